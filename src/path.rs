@@ -1,0 +1,203 @@
+//! Which request paths may be sent, and the URLs they become.
+//!
+//! `fd(path)` resolves `path` under `baseUrl`, and the result must stay on `baseUrl`'s origin and under
+//! its path prefix. Rather than resolve and compare, we accept only paths that cannot leave: a single
+//! leading `/`, no backslash, no control character, and no segment that is or decodes to `.` or `..`
+//! (however often it was percent-encoded). Appended to `origin + prefix`, such a path stays put.
+
+/// Why a path was refused. The text goes into the `bad_path` error message.
+pub type Refusal = &'static str;
+
+/// `base` (origin plus path prefix, no trailing slash) joined with a checked `path`.
+pub fn join(base: &str, path: &str) -> Result<String, Refusal> {
+    check(path)?;
+    let mut url = String::with_capacity(base.len() + path.len());
+    url.push_str(base);
+    url.push_str(path);
+    Ok(url)
+}
+
+/// Accepts a path that, appended to an origin and prefix, cannot leave them.
+pub fn check(path: &str) -> Result<(), Refusal> {
+    let mut chars = path.chars();
+    if chars.next() != Some('/') {
+        return Err("must start with a single \"/\"");
+    }
+    if matches!(chars.next(), Some('/' | '\\')) {
+        return Err("must not start with \"//\" or \"/\\\"");
+    }
+    // The URL parser drops tabs and newlines anywhere, which could join "/\t/host" into "//host".
+    if path.chars().any(|c| c.is_control()) {
+        return Err("must not contain control characters");
+    }
+    let route = path.split(['?', '#']).next().unwrap_or(path);
+    if route.contains('\\') {
+        return Err("must not contain \"\\\"");
+    }
+    for segment in route.split('/') {
+        check_segment(segment)?;
+    }
+    Ok(())
+}
+
+fn check_segment(raw: &str) -> Result<(), Refusal> {
+    let mut seg = percent_decode(raw.as_bytes()).ok_or("has a malformed percent escape")?;
+    // Servers that decode twice would see "%252e%252e" as "..": decode until nothing changes.
+    for _ in 0..4 {
+        if is_dot_segment(&seg) {
+            return Err("must not contain \".\" or \"..\" segments, even encoded");
+        }
+        if seg
+            .iter()
+            .any(|&b| b == b'/' || b == b'\\' || b < 0x20 || b == 0x7f)
+        {
+            return Err("must not contain encoded \"/\", \"\\\" or control characters");
+        }
+        match percent_decode(&seg) {
+            Some(next) if next != seg => seg = next,
+            _ => return Ok(()),
+        }
+    }
+    Err("is encoded too many times")
+}
+
+/// `.` or `..`, also with a `;param` suffix that some servers strip (`..;`).
+fn is_dot_segment(seg: &[u8]) -> bool {
+    let name = seg.split(|&b| b == b';').next().unwrap_or(seg);
+    name == b"." || name == b".."
+}
+
+/// Decodes `%XX` escapes; `None` when a `%` is not followed by two hex digits.
+fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if b == b'%' {
+            let hi = char::from(*s.get(i + 1)?).to_digit(16)?;
+            let lo = char::from(*s.get(i + 2)?).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "https://api.example.com/v1";
+
+    #[test]
+    fn joins_ordinary_paths_under_the_prefix() {
+        for (path, url) in [
+            ("/", "https://api.example.com/v1/"),
+            ("/users", "https://api.example.com/v1/users"),
+            (
+                "/users/42/orders?since=2024-01-01&x=a/../b",
+                "https://api.example.com/v1/users/42/orders?since=2024-01-01&x=a/../b",
+            ),
+            (
+                "/search?q=a%20b#frag",
+                "https://api.example.com/v1/search?q=a%20b#frag",
+            ),
+            ("/@me", "https://api.example.com/v1/@me"),
+            (
+                "/files/report.v2.pdf",
+                "https://api.example.com/v1/files/report.v2.pdf",
+            ),
+            ("/a/...", "https://api.example.com/v1/a/..."),
+            ("/a/.well-known", "https://api.example.com/v1/a/.well-known"),
+            ("/naïve/ünïcode", "https://api.example.com/v1/naïve/ünïcode"),
+            ("/a%20b/%41", "https://api.example.com/v1/a%20b/%41"),
+            ("/q?path=..\\..", "https://api.example.com/v1/q?path=..\\.."),
+            ("/a//b", "https://api.example.com/v1/a//b"),
+        ] {
+            assert_eq!(join(BASE, path).as_deref(), Ok(url), "{path}");
+        }
+        assert_eq!(
+            join("https://api.example.com", "/x").as_deref(),
+            Ok("https://api.example.com/x")
+        );
+    }
+
+    /// Paths that could reach another origin, or climb out of the `/v1` prefix, once joined or once a
+    /// server decodes them.
+    const HOSTILE: &[&str] = &[
+        "",
+        "users",
+        "//evil.com",
+        "//evil.com/x",
+        "/\\evil.com",
+        "\\\\evil.com",
+        "/\\/evil.com",
+        "@evil.com",
+        ":@evil.com",
+        "https://evil.com/",
+        "http:evil.com",
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "evil.com/x",
+        "?x=1",
+        "#x",
+        "/..",
+        "/../admin",
+        "/a/../../admin",
+        "/./x",
+        "/a/.",
+        "/%2e%2e/admin",
+        "/%2E%2E/admin",
+        "/.%2e/admin",
+        "/%2e./admin",
+        "/%252e%252e/admin",
+        "/%25252e%25252e/admin",
+        "/..;/admin",
+        "/%2e%2e;jsessionid=1/admin",
+        "/a/..%2fadmin",
+        "/%2f%2fevil.com",
+        "/%2F/evil.com",
+        "/a%5c..%5cadmin",
+        "/a\\..\\admin",
+        "/a%00b",
+        "/a%0d%0aHost:%20evil.com",
+        "/a\tb",
+        "/\t/evil.com",
+        "/\n/evil.com",
+        "/a\rb",
+        "/a\u{0}b",
+        "/a\u{7f}",
+        "/a\u{85}b",
+        "/%",
+        "/%zz",
+        "/a%2",
+        "/%%32%65%%32%65/admin",
+        "/%u002e%u002e",
+        "/%25%32%65%25%32%65/x",
+    ];
+
+    #[test]
+    fn refuses_hostile_paths() {
+        assert!(HOSTILE.len() >= 30);
+        for path in HOSTILE {
+            assert!(join(BASE, path).is_err(), "accepted {path:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_explain_themselves() {
+        assert_eq!(check("x"), Err("must start with a single \"/\""));
+        assert_eq!(
+            check("/%2e%2e"),
+            Err("must not contain \".\" or \"..\" segments, even encoded")
+        );
+        assert_eq!(
+            check("/%2f"),
+            Err("must not contain encoded \"/\", \"\\\" or control characters")
+        );
+        assert_eq!(check("/%g0"), Err("has a malformed percent escape"));
+        assert_eq!(check("/%2525252525252e"), Err("is encoded too many times"));
+    }
+}
