@@ -1,0 +1,173 @@
+//! Sign-in, MFA, and reading Cognito-shaped token answers.
+
+use js_sys::{Object, Reflect, JSON};
+use wasm_bindgen::prelude::*;
+
+use crate::error::{Code, Failure, FdError};
+use crate::http;
+use crate::session::{self, valid_partner, Secret, Session};
+use crate::state::{self, PendingMfa};
+use crate::time::now;
+
+pub struct Tokens {
+    pub access: Secret,
+    pub refresh: Option<Secret>,
+    pub expires_in: Option<f64>,
+}
+
+pub enum Answer {
+    Tokens(Tokens),
+    Challenge {
+        name: String,
+        session: Option<Secret>,
+    },
+}
+
+/// Tokens (flat or under `AuthenticationResult`) or an MFA challenge. `None` for anything else,
+/// including an `AccessToken` that is not a header-safe string. The id token is never kept.
+pub fn parse_answer(text: &str) -> Option<Answer> {
+    let v = JSON::parse(text).ok().filter(JsValue::is_object)?;
+    let nested = get(&v, "AuthenticationResult").filter(JsValue::is_object);
+    let src = nested.as_ref().unwrap_or(&v);
+    if let Some(access) = get(src, "AccessToken") {
+        return Some(Answer::Tokens(Tokens {
+            access: Secret::new(access.as_string()?)?,
+            refresh: get(src, "RefreshToken")
+                .and_then(|r| r.as_string())
+                .and_then(Secret::new),
+            expires_in: get(src, "ExpiresIn").and_then(|e| e.as_f64()),
+        }));
+    }
+    let name = get(&v, "ChallengeName")
+        .or_else(|| get(&v, "Challenge"))?
+        .as_string()?;
+    let session = get(&v, "Session")
+        .and_then(|s| s.as_string())
+        .and_then(Secret::new);
+    Some(Answer::Challenge { name, session })
+}
+
+fn get(v: &JsValue, key: &str) -> Option<JsValue> {
+    Reflect::get(v, &key.into())
+        .ok()
+        .filter(|x| !x.is_undefined() && !x.is_null())
+}
+
+fn field(o: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(o, &key.into(), value);
+}
+
+/// `POST {authUrl}/auth`.
+pub async fn sign_in(credentials: JsValue, opts: JsValue) -> Result<JsValue, Failure> {
+    let cfg = state::config()?;
+    let partner = opts
+        .is_object()
+        .then(|| get(&opts, "partnerId"))
+        .flatten()
+        .and_then(|p| p.as_string())
+        .filter(|p| valid_partner(p))
+        .ok_or_else(|| {
+            FdError::bad_config(
+                "partnerId",
+                "must be a non-empty string without control characters",
+            )
+        })?;
+    let req = request(&cfg, "POST", "/auth", &credentials, "credentials")?;
+    let (status, text) = exchange(&cfg.fetch, &req).await?;
+    if !(200..300).contains(&status) {
+        let e = FdError::new(Code::SignInFailed, &["sign-in was refused"]);
+        return Err(e.with_response(status, http::lenient_body(&text)).into());
+    }
+    finish(&text, partner)
+}
+
+/// `PUT {authUrl}/auth/challenge/mfa-token` with `body` plus the pending challenge's `session`.
+pub async fn complete_mfa(body: JsValue) -> Result<JsValue, Failure> {
+    let cfg = state::config()?;
+    let pending = state::with(|s| s.mfa.clone()).ok_or_else(|| {
+        FdError::new(
+            Code::MfaFailed,
+            &["no MFA challenge is pending; call signIn first"],
+        )
+    })?;
+    if !body.is_object() {
+        return Err(FdError::bad_config("body", "must be an object such as { code }").into());
+    }
+    let payload = Object::assign(&Object::new(), body.unchecked_ref());
+    let session = pending
+        .session
+        .as_ref()
+        .map_or(JsValue::NULL, |s| s.expose().into());
+    field(&payload, "session", &session);
+    let req = request(&cfg, "PUT", "/auth/challenge/mfa-token", &payload, "body")?;
+    let (status, text) = exchange(&cfg.fetch, &req).await?;
+    if !(200..300).contains(&status) {
+        let e = FdError::new(Code::MfaFailed, &["the MFA code was refused"]);
+        return Err(e.with_response(status, http::lenient_body(&text)).into());
+    }
+    finish(&text, pending.partner)
+}
+
+fn request(
+    cfg: &crate::config::Config,
+    method: &str,
+    route: &str,
+    body: &JsValue,
+    name: &str,
+) -> Result<web_sys::Request, FdError> {
+    if !body.is_object() {
+        return Err(FdError::bad_config(name, "must be an object"));
+    }
+    http::auth_request(cfg, method, route, body, None)
+        .map_err(|_| FdError::bad_config(name, "must be JSON-serialisable"))
+}
+
+/// Sends an auth call and reads its whole body. Fetch's rejections are `network`.
+async fn exchange(
+    fetch: &js_sys::Function,
+    req: &web_sys::Request,
+) -> Result<(u16, String), Failure> {
+    let network = || {
+        FdError::new(
+            Code::Network,
+            &["the auth request failed to reach the server"],
+        )
+    };
+    let resp = match http::send(fetch, req).await {
+        Ok(r) => r,
+        Err(Failure::Foreign(_)) => return Err(network().into()),
+        Err(e) => return Err(e),
+    };
+    let text = http::text(&resp).await.map_err(|_| network())?;
+    Ok((resp.status(), text))
+}
+
+/// A 2xx auth answer: tokens start a session; a challenge is kept for `completeMfa`.
+fn finish(text: &str, partner: String) -> Result<JsValue, Failure> {
+    let result = Object::new();
+    match parse_answer(text) {
+        Some(Answer::Tokens(t)) => {
+            let expires_at = session::expires_at(now(), &t.access, t.expires_in);
+            let session = Session {
+                access: t.access,
+                expires_at,
+                partner,
+            };
+            field(&result, "status", &"signed_in".into());
+            field(&result, "session", &state::public(Some(&session)));
+            state::install(session, t.refresh);
+        }
+        Some(Answer::Challenge { name, session }) => {
+            state::with(|s| s.mfa = Some(PendingMfa { session, partner }));
+            field(&result, "status", &"mfa_required".into());
+            field(&result, "challenge", &name.into());
+        }
+        None => {
+            return Err(FdError::bad_response(
+                "the answer holds neither usable tokens nor a challenge",
+            )
+            .into())
+        }
+    }
+    Ok(result.into())
+}

@@ -1,0 +1,106 @@
+//! Talking to fetch: building the auth calls, sending, timing out, reading bodies.
+
+use js_sys::{Function, Promise, JSON};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    AbortController, AbortSignal, Headers, Request, RequestCredentials, RequestInit, Response,
+};
+
+use crate::config::Config;
+use crate::error::{Failure, FdError};
+
+#[wasm_bindgen(module = "/pkg/support.js")]
+extern "C" {
+    /// See `pkg/support.js`: ends one caller's wait on `promise` when its signal aborts.
+    pub fn abortable(promise: &Promise, signal: &AbortSignal) -> Promise;
+}
+
+#[wasm_bindgen]
+extern "C" {
+    // Globals rather than `window.…`, so the same code runs in workers and Node.
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(callback: &Function, ms: i32) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+/// Calls the configured fetch. `Foreign` carries fetch's own rejection (network error or abort).
+pub async fn send(fetch: &Function, req: &Request) -> Result<Response, Failure> {
+    let called = fetch
+        .call1(&JsValue::UNDEFINED, req)
+        .map_err(Failure::Foreign)?;
+    let value = JsFuture::from(Promise::resolve(&called))
+        .await
+        .map_err(Failure::Foreign)?;
+    value.dyn_into::<Response>().map_err(|_| {
+        FdError::bad_response("fetch resolved with something that is not a Response").into()
+    })
+}
+
+/// The whole body as text.
+pub async fn text(resp: &Response) -> Result<String, JsValue> {
+    let v = JsFuture::from(resp.text()?).await?;
+    Ok(v.as_string().unwrap_or_default())
+}
+
+/// An error body: parsed JSON, else the text, `null` when empty.
+pub fn lenient_body(text: &str) -> JsValue {
+    if text.is_empty() {
+        JsValue::NULL
+    } else {
+        JSON::parse(text).unwrap_or_else(|_| JsValue::from_str(text))
+    }
+}
+
+/// A JSON call to `{authUrl}{route}`. In cookie mode it carries cookies and the proxy's CSRF header.
+pub fn auth_request(
+    cfg: &Config,
+    method: &str,
+    route: &str,
+    body: &JsValue,
+    signal: Option<&AbortSignal>,
+) -> Result<Request, JsValue> {
+    let init = RequestInit::new();
+    init.set_method(method);
+    let headers = Headers::new()?;
+    headers.set("Content-Type", "application/json")?;
+    init.set_body(&JSON::stringify(body)?.into());
+    if cfg.cookie_mode {
+        init.set_credentials(RequestCredentials::Include);
+        headers.set("X-Requested-With", "fd-fetch")?;
+    }
+    init.set_headers(&headers);
+    if let Some(s) = signal {
+        init.set_signal(Some(s));
+    }
+    let mut url = String::with_capacity(cfg.auth.len() + route.len());
+    url.push_str(&cfg.auth);
+    url.push_str(route);
+    Request::new_with_str_and_init(&url, &init)
+}
+
+/// Aborts `controller` after `ms` unless dropped first; dropping clears the timer. Held for as long
+/// as the guarded work (request and body) runs, so cleanup follows ownership.
+pub struct Deadline {
+    id: JsValue,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl Deadline {
+    pub fn new(ms: i32, controller: &AbortController) -> Self {
+        let c = controller.clone();
+        let callback = Closure::<dyn FnMut()>::new(move || c.abort());
+        let id = set_timeout(callback.as_ref().unchecked_ref(), ms);
+        Self {
+            id,
+            _callback: callback,
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        clear_timeout(&self.id);
+    }
+}

@@ -1,0 +1,300 @@
+//! fd-fetch: `fd(path, init)`, a fetch for the partner API that keeps its tokens fresh.
+//!
+//! Access tokens live an hour. `fd` refreshes them when under the threshold (5 minutes by default),
+//! makes one refresh however many requests wait, stamps `Authorization` and `X-Preferred-Partner-Id`
+//! on every call, keeps only the access token in localStorage, and on a 401 ends the session once and
+//! sends the user to `/login`, without retrying.
+//!
+//! This file holds only the exported functions; each concern has its module. The npm package's
+//! entry (`pkg/index.js`) loads the wasm inside `configure` and exports these under the same names.
+#![deny(missing_debug_implementations)]
+#![warn(missing_docs)]
+// A panic in wasm poisons the module for the page: none of the paths that can fail may panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod auth;
+mod config;
+mod error;
+mod http;
+mod jwt;
+mod path;
+mod refresh;
+mod request;
+mod response;
+mod session;
+mod state;
+mod storage;
+mod time;
+
+use std::rc::Rc;
+
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+use crate::config::Config;
+use crate::error::FdError;
+use crate::session::{valid_partner, Secret, Session};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** The stable codes of `FdError`. */
+export type FdErrorCode =
+  | "bad_config" | "not_configured" | "not_signed_in" | "bad_path" | "session_expired"
+  | "refresh_failed" | "sign_in_failed" | "mfa_failed" | "http" | "network" | "bad_response";
+
+/** Options of `configure`. Only `baseUrl` is required. */
+export interface FdOptions {
+  /** Absolute http(s) URL of the API, optionally with a path prefix. */
+  baseUrl: string;
+  /** Where `/auth`, `/auth/refresh_token` and `/auth/challenge/mfa-token` go. Default: `baseUrl`. */
+  authUrl?: string;
+  /** `"memory"` (default): the refresh token stays in wasm memory. `"cookie"`: `authUrl` is a proxy
+   * that keeps it in an HttpOnly cookie and the library never sees it. */
+  refreshTokenIn?: "memory" | "cookie";
+  /** Refresh when less than this remains. Default 300000 (5 minutes). */
+  refreshThresholdMs?: number;
+  /** Same-origin path the user is sent to when the session dies. Default `"/login"`. */
+  loginUrl?: string;
+  /** Called once per dead session instead of navigating to `loginUrl`. */
+  onSessionExpired?: () => void;
+  /** localStorage key. Default `"fd.session"`. */
+  storageKey?: string;
+  /** How long one refresh may take. Default 10000. */
+  refreshTimeoutMs?: number;
+  /** Injected fetch, for workers, Node and tests. Default: the global `fetch`. */
+  fetch?: (input: Request) => Promise<Response>;
+}
+
+/** What a page sees of a session. Never the refresh token. */
+export interface FdSession {
+  accessToken: string;
+  /** ms since the epoch, on this machine's clock. */
+  expiresAt: number;
+  partnerId: string;
+}
+
+/** A session made elsewhere, for `setSession`. */
+export interface FdSessionInput {
+  accessToken: string;
+  /** Kept in memory only (memory mode); ignored in cookie mode. */
+  refreshToken?: string;
+  /** ms since the epoch. Default: from the token's JWT lifetime, else one hour from now. */
+  expiresAt?: number;
+  partnerId: string;
+}
+
+export interface SignInOptions {
+  partnerId: string;
+}
+
+export type SignInResult =
+  | { status: "signed_in"; session: FdSession }
+  | { status: "mfa_required"; challenge: string };
+"#;
+
+/// Loads the options and restores a saved session. Bad options reject with `bad_config`, naming
+/// the option. Calling it again replaces the options; the session is kept when `storageKey` stays.
+#[wasm_bindgen(js_name = configure, unchecked_return_type = "Promise<void>")]
+pub async fn configure(
+    #[wasm_bindgen(unchecked_param_type = "FdOptions")] options: JsValue,
+) -> Result<(), JsValue> {
+    let cfg = Rc::new(Config::parse(&options)?);
+    watch_other_tabs();
+    let prev = state::with(|s| s.config.replace(cfg.clone()));
+    if prev.is_none_or(|p| p.storage_key != cfg.storage_key) {
+        state::restore(&cfg, time::now());
+    }
+    if cfg.cookie_mode {
+        state::with(|s| s.refresh_token = None);
+    }
+    Ok(())
+}
+
+/// Fetches `path` (under `baseUrl`) with fresh tokens. Resolves with the parsed JSON, the text, or
+/// `null` for an empty body; rejects with `FdError`, or with fetch's own `AbortError`.
+#[wasm_bindgen(js_name = fd, unchecked_return_type = "Promise<unknown>")]
+pub async fn fd(
+    path: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "RequestInit | undefined")] init: JsValue,
+) -> Result<JsValue, JsValue> {
+    Ok(request::fd(path, init).await?)
+}
+
+/// As `fd`, but resolves with the raw `Response` on 2xx, for blobs and streams.
+#[wasm_bindgen(js_name = fdResponse, unchecked_return_type = "Promise<Response>")]
+pub async fn fd_response(
+    path: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "RequestInit | undefined")] init: JsValue,
+) -> Result<JsValue, JsValue> {
+    Ok(request::send(path, init).await?.resp.into())
+}
+
+/// Posts `credentials` to `{authUrl}/auth`. Tokens start a session; an MFA challenge is kept for
+/// `completeMfa`. A refusal rejects with `sign_in_failed`, carrying `status` and `body`.
+#[wasm_bindgen(js_name = signIn, unchecked_return_type = "Promise<SignInResult>")]
+pub async fn sign_in(
+    #[wasm_bindgen(unchecked_param_type = "object")] credentials: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "SignInOptions")] opts: JsValue,
+) -> Result<JsValue, JsValue> {
+    Ok(auth::sign_in(credentials, opts).await?)
+}
+
+/// Answers the pending MFA challenge: `PUT {authUrl}/auth/challenge/mfa-token` with `body` plus the
+/// challenge's `session`. A refusal rejects with `mfa_failed`.
+#[wasm_bindgen(js_name = completeMfa, unchecked_return_type = "Promise<SignInResult>")]
+pub async fn complete_mfa(
+    #[wasm_bindgen(unchecked_param_type = "object")] body: JsValue,
+) -> Result<JsValue, JsValue> {
+    Ok(auth::complete_mfa(body).await?)
+}
+
+/// Installs a session made elsewhere. Throws `bad_config` for a malformed one.
+#[wasm_bindgen(js_name = setSession)]
+pub fn set_session(
+    #[wasm_bindgen(unchecked_param_type = "FdSessionInput")] input: JsValue,
+) -> Result<(), JsValue> {
+    state::config()?;
+    let bad = |name: &str, must: &str| JsValue::from(FdError::bad_config(name, must));
+    if !input.is_object() {
+        return Err(bad(
+            "session",
+            "must be an object with accessToken and partnerId",
+        ));
+    }
+    let get = |k: &str| {
+        Reflect::get(&input, &k.into())
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_null())
+    };
+    let access = get("accessToken")
+        .and_then(|v| v.as_string())
+        .and_then(Secret::new)
+        .ok_or_else(|| bad("accessToken", "must be a non-empty token of visible ASCII"))?;
+    let partner = get("partnerId")
+        .and_then(|v| v.as_string())
+        .filter(|p| valid_partner(p))
+        .ok_or_else(|| {
+            bad(
+                "partnerId",
+                "must be a non-empty string without control characters",
+            )
+        })?;
+    let refresh =
+        match get("refreshToken") {
+            None => None,
+            Some(v) => Some(v.as_string().and_then(Secret::new).ok_or_else(|| {
+                bad("refreshToken", "must be a non-empty token of visible ASCII")
+            })?),
+        };
+    let expires_at = match get("expiresAt") {
+        None => session::expires_at(time::now(), &access, None),
+        Some(v) => v
+            .as_f64()
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| bad("expiresAt", "must be a number (ms since the epoch)"))?,
+    };
+    state::install(
+        Session {
+            access,
+            expires_at,
+            partner,
+        },
+        refresh,
+    );
+    Ok(())
+}
+
+/// The current session, or `null`. Never includes the refresh token.
+#[wasm_bindgen(js_name = getSession, unchecked_return_type = "FdSession | null")]
+pub fn get_session() -> Result<JsValue, JsValue> {
+    state::config()?;
+    Ok(state::with(|s| state::public(s.session.as_ref())))
+}
+
+/// Ends the session in memory and storage; a refresh in flight can no longer revive it. In cookie
+/// mode it also posts `{authUrl}/auth/logout` so the proxy drops its cookie. It does not navigate.
+#[wasm_bindgen(js_name = signOut)]
+pub fn sign_out() -> Result<(), JsValue> {
+    let cfg = state::config()?;
+    state::end(|_| true);
+    if cfg.cookie_mode {
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Ok(req) = http::auth_request(&cfg, "POST", "/auth/logout", &Object::new(), None)
+            {
+                let _ = http::send(&cfg.fetch, &req).await;
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Calls `listener` with the public session (or `null`) on every change: sign-in, refresh,
+/// sign-out, expiry, other tabs. Returns the function that unsubscribes.
+#[wasm_bindgen(js_name = onSessionChange, unchecked_return_type = "() => void")]
+pub fn on_session_change(
+    #[wasm_bindgen(unchecked_param_type = "(session: FdSession | null) => void")] listener: JsValue,
+) -> Result<JsValue, JsValue> {
+    state::config()?;
+    let listener: Function = listener
+        .dyn_into()
+        .map_err(|_| FdError::bad_config("listener", "must be a function"))?;
+    let id = state::subscribe(listener);
+    Ok(Closure::<dyn FnMut()>::new(move || state::unsubscribe(id)).into_js_value())
+}
+
+/// The access token and partner id, together, refreshing first when under the threshold.
+#[wasm_bindgen(js_name = ensureFresh, unchecked_return_type = "Promise<{ accessToken: string; partnerId: string }>")]
+pub async fn ensure_fresh() -> Result<JsValue, JsValue> {
+    let (token, partner) = refresh::ensure_fresh(None).await.map_err(JsValue::from)?;
+    let o = Object::new();
+    let _ = Reflect::set(&o, &"accessToken".into(), &token.expose().into());
+    let _ = Reflect::set(&o, &"partnerId".into(), &partner.into());
+    Ok(o.into())
+}
+
+/// Follows other tabs through the `storage` event: their sign-in, refresh and sign-out. Registered
+/// once, on the first `configure`, and only where there is a global event target (not at import).
+fn watch_other_tabs() {
+    if state::with(|s| std::mem::replace(&mut s.watching_tabs, true)) {
+        return;
+    }
+    let global = js_sys::global();
+    let Ok(add) = Reflect::get(&global, &"addEventListener".into()) else {
+        return;
+    };
+    let Some(add) = add.dyn_ref::<Function>() else {
+        return;
+    };
+    let on_storage =
+        Closure::<dyn FnMut(web_sys::StorageEvent)>::new(|ev: web_sys::StorageEvent| {
+            let Some(cfg) = state::with(|s| s.config.clone()) else {
+                return;
+            };
+            if ev.key().is_some_and(|k| k != cfg.storage_key)
+                || !ev.storage_area().is_some_and(|a| storage::is_local(&a))
+            {
+                return;
+            }
+            match ev.new_value() {
+                // Removed (sign-out, a dead session, `localStorage.clear()`).
+                None => state::adopt(None),
+                // Written: adopt it if it is a live session; ignore garbage rather than sign out over it.
+                Some(text) => {
+                    if let Some(s) = storage::parse(&text).filter(|s| s.expires_at > time::now()) {
+                        state::adopt(Some(s));
+                    }
+                }
+            }
+        });
+    let _ = add.call2(&global, &"storage".into(), on_storage.as_ref());
+    // Lives as long as the page.
+    on_storage.forget();
+}
