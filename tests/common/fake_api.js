@@ -1,0 +1,152 @@
+// An in-page stand-in for the partner API, handed to fd-fetch as its injected `fetch`. It answers
+// with real `Response` objects, records every request it sees, and can hold, fail or stall a route
+// so that tests can interleave a refresh with other calls. Tokens carry "SECRET" so that a test can
+// look for them anywhere they must not be.
+
+let serial = 0;
+const b64url = (s) => btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+/** A JWT-shaped access token issued now for `lifetime` seconds, unique per call. */
+export function jwt(lifetime) {
+  const iat = Math.floor(Date.now() / 1000);
+  serial += 1;
+  return `${b64url('{"alg":"none"}')}.${b64url(JSON.stringify({ sub: "alice", iat, exp: iat + lifetime, jti: serial }))}.SECRET${serial}`;
+}
+
+const json = (status, value) =>
+  new Response(JSON.stringify(value), { status, headers: { "content-type": "application/json" } });
+
+export class FakeApi {
+  constructor() {
+    this.records = [];
+    this.routes = new Map();
+    this.gates = new Map(); // path -> { promise, open }
+    this.expiredCalls = 0;
+    this.lifetime = 3600;
+    this.fetch = (input) => this.handle(input);
+    this.onExpired = () => {
+      this.expiredCalls += 1;
+    };
+    this.route("POST", "/api/auth", () =>
+      json(200, {
+        AuthenticationResult: {
+          AccessToken: jwt(this.lifetime),
+          IdToken: "id-token-SECRET",
+          RefreshToken: "refresh-SECRET-1",
+          ExpiresIn: this.lifetime,
+          TokenType: "Bearer",
+        },
+      }),
+    );
+    this.route("POST", "/api/auth/refresh_token", () =>
+      json(200, { AccessToken: jwt(this.lifetime), IdToken: "id-token-SECRET", TokenType: "Bearer" }),
+    );
+    this.route("GET", "/api/me", (r) =>
+      json(200, { auth: r.headers["authorization"] ?? null, partner: r.headers["x-preferred-partner-id"] ?? null }),
+    );
+  }
+
+  route(method, path, handler) {
+    this.routes.set(`${method} ${path}`, handler);
+  }
+
+  /** A fixed answer for `method path`. */
+  reply(method, path, status, body, contentType) {
+    this.route(method, path, () => {
+      const headers = contentType ? { "content-type": contentType } : {};
+      return new Response(status === 204 || status === 205 ? null : body, { status, headers });
+    });
+  }
+
+  /** Requests to `path` wait (before being answered) until `release(path)`. */
+  hold(path) {
+    let open;
+    const promise = new Promise((resolve) => (open = resolve));
+    this.gates.set(path, { promise, open });
+  }
+  release(path) {
+    this.gates.get(path)?.open();
+    this.gates.delete(path);
+  }
+  /** Requests to `path` fail as a network error would. */
+  fail(method, path) {
+    this.route(method, path, () => Promise.reject(new TypeError("Failed to fetch")));
+  }
+  /** Requests to `path` never answer, until their signal aborts. */
+  stall(method, path) {
+    this.route(method, path, () => new Promise(() => {}));
+  }
+
+  async handle(input) {
+    if (!(input instanceof Request)) throw new TypeError("the fake API expects a Request");
+    const url = new URL(input.url);
+    const body = input.method === "GET" || input.method === "HEAD" ? "" : await input.clone().text();
+    const record = {
+      method: input.method,
+      path: url.pathname + url.search,
+      url: input.url,
+      headers: Object.fromEntries(input.headers.entries()),
+      body,
+      credentials: input.credentials,
+    };
+    this.records.push(record);
+    const signal = input.signal;
+    const answer = (async () => {
+      const gate = this.gates.get(url.pathname);
+      if (gate) await gate.promise;
+      const handler = this.routes.get(`${input.method} ${url.pathname}`);
+      return handler ? handler(record, input) : new Response("no such route", { status: 404 });
+    })();
+    // Like a real fetch: an abort rejects with the signal's reason, whatever the server is doing.
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      answer.then(resolve, reject);
+    });
+  }
+
+  count(path) {
+    return this.records.filter((r) => new URL(r.url).pathname === path).length;
+  }
+  /** Requests to `path`, oldest first. */
+  requests(path) {
+    return this.records.filter((r) => new URL(r.url).pathname === path);
+  }
+}
+
+/** Everything a script can read from web storage and cookies, as one string. */
+export async function scriptVisibleStorage() {
+  const parts = [document.cookie];
+  for (const store of [localStorage, sessionStorage]) {
+    for (let i = 0; i < store.length; i++) parts.push(store.key(i), store.getItem(store.key(i)));
+  }
+  if (indexedDB.databases) parts.push(...(await indexedDB.databases()).map((d) => d.name));
+  return parts.join("\n");
+}
+
+export function localKeys() {
+  return Object.keys(localStorage);
+}
+
+const saved = {};
+/** Makes every Storage method throw, as when storage is blocked or full. */
+export function breakStorage() {
+  for (const m of ["getItem", "setItem", "removeItem"]) {
+    saved[m] = Storage.prototype[m];
+    Storage.prototype[m] = () => {
+      throw new DOMException("storage is blocked", "SecurityError");
+    };
+  }
+}
+export function mendStorage() {
+  for (const m of Object.keys(saved)) Storage.prototype[m] = saved[m];
+}
+
+/** Another tab wrote (or, with null, removed) `key`. */
+export function fireStorage(key, newValue) {
+  window.dispatchEvent(new StorageEvent("storage", { key, newValue, storageArea: localStorage }));
+}
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
