@@ -98,7 +98,7 @@ impl FdError {
 
 impl From<FdError> for JsValue {
     fn from(e: FdError) -> JsValue {
-        let status = e.status.map_or(JsValue::UNDEFINED, |s| JsValue::from(s));
+        let status = e.status.map_or(JsValue::UNDEFINED, JsValue::from);
         JsFdError::new(
             e.code.as_str(),
             &e.message,

@@ -66,7 +66,8 @@ pub enum Freshness {
 
 pub fn freshness(expires_at: f64, now: f64, threshold_ms: f64) -> Freshness {
     let left = expires_at - now;
-    if !(left > 0.0) {
+    // NaN (a corrupt expiry) counts as expired.
+    if left.is_nan() || left <= 0.0 {
         Freshness::Expired
     } else if left < threshold_ms {
         Freshness::Stale

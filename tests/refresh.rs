@@ -65,7 +65,8 @@ async fn transient_failures_keep_the_session_and_the_still_valid_token() {
     let api = FakeApi::new();
     let key = setup(&api, &[]).await;
     let token = session_with(STALE, Some("refresh-SECRET-1"));
-    let cases: [(&str, Box<dyn Fn()>); 5] = [
+    type Arrange<'a> = Box<dyn Fn() + 'a>;
+    let cases: [(&str, Arrange); 5] = [
         (
             "503",
             Box::new(|| api.reply("POST", REFRESH, 503, "down", "text/plain")),
@@ -148,9 +149,13 @@ async fn an_expired_token_with_a_failing_refresh_is_refresh_failed() {
         "nothing goes out with a dead token"
     );
     // The session is kept; the next call tries again and succeeds once the API is back.
-    api.route("POST", REFRESH, &js_sys::Function::new_no_args(&format!(
-        "return new Response(JSON.stringify({{AccessToken: 'tok-SECRET-2'}}), {{headers: {{'content-type': 'application/json'}}}})"
-    )));
+    api.reply(
+        "POST",
+        REFRESH,
+        200,
+        r#"{"AccessToken":"tok-SECRET-2"}"#,
+        "application/json",
+    );
     let body = fd_fetch::fd("/me".into(), JsValue::UNDEFINED)
         .await
         .unwrap();
