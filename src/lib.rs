@@ -20,6 +20,10 @@
     )
 )]
 
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 mod auth;
 mod config;
 mod error;
@@ -36,11 +40,15 @@ mod time;
 
 use std::rc::Rc;
 
-use js_sys::{Function, Object, Reflect};
+use std::future::Future;
+use std::pin::Pin;
+
+use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 
 use crate::config::Config;
-use crate::error::FdError;
+use crate::error::{Failure, FdError};
 use crate::session::{valid_partner, Secret, Session};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -121,30 +129,30 @@ pub async fn configure(
 /// Fetches `path` (under `baseUrl`) with fresh tokens. Resolves with the parsed JSON, the text, or
 /// `null` for an empty body; rejects with `FdError`, or with fetch's own `AbortError`.
 #[wasm_bindgen(js_name = fd, unchecked_return_type = "Promise<unknown>")]
-pub async fn fd(
+pub fn fd(
     path: JsValue,
     #[wasm_bindgen(unchecked_param_type = "RequestInit | undefined")] init: JsValue,
-) -> Result<JsValue, JsValue> {
-    Ok(request::fd(path, init).await?)
+) -> Promise {
+    promise(request::fd(path, init))
 }
 
 /// As `fd`, but resolves with the raw `Response` on 2xx, for blobs and streams.
 #[wasm_bindgen(js_name = fdResponse, unchecked_return_type = "Promise<Response>")]
-pub async fn fd_response(
+pub fn fd_response(
     path: JsValue,
     #[wasm_bindgen(unchecked_param_type = "RequestInit | undefined")] init: JsValue,
-) -> Result<JsValue, JsValue> {
-    Ok(request::send(path, init).await?.resp.into())
+) -> Promise {
+    promise(async move { Ok(request::send(path, init).await?.resp.into()) })
 }
 
 /// Posts `credentials` to `{authUrl}/auth`. Tokens start a session; an MFA challenge is kept for
 /// `completeMfa`. A refusal rejects with `sign_in_failed`, carrying `status` and `body`.
 #[wasm_bindgen(js_name = signIn, unchecked_return_type = "Promise<SignInResult>")]
-pub async fn sign_in(
+pub fn sign_in(
     #[wasm_bindgen(unchecked_param_type = "object")] credentials: JsValue,
     #[wasm_bindgen(unchecked_param_type = "SignInOptions")] opts: JsValue,
-) -> Result<JsValue, JsValue> {
-    Ok(auth::sign_in(credentials, opts).await?)
+) -> Promise {
+    promise(auth::sign_in(credentials, opts))
 }
 
 /// Answers the pending MFA challenge: `PUT {authUrl}/auth/challenge/mfa-token` with `body` plus the
@@ -252,12 +260,21 @@ pub fn on_session_change(
 
 /// The access token and partner id, together, refreshing first when under the threshold.
 #[wasm_bindgen(js_name = ensureFresh, unchecked_return_type = "Promise<{ accessToken: string; partnerId: string }>")]
-pub async fn ensure_fresh() -> Result<JsValue, JsValue> {
-    let (token, partner) = refresh::ensure_fresh(None).await.map_err(JsValue::from)?;
-    let o = Object::new();
-    let _ = Reflect::set(&o, &"accessToken".into(), &token.expose().into());
-    let _ = Reflect::set(&o, &"partnerId".into(), &partner.into());
-    Ok(o.into())
+pub fn ensure_fresh() -> Promise {
+    promise(async {
+        let (token, partner) = refresh::ensure_fresh(None).await?;
+        let o = Object::new();
+        let _ = Reflect::set(&o, &"accessToken".into(), &token.expose().into());
+        let _ = Reflect::set(&o, &"partnerId".into(), &partner.into());
+        Ok(o.into())
+    })
+}
+
+/// Every async export goes through this one boxed instantiation of `future_to_promise`: one copy of
+/// the promise plumbing in the wasm instead of one per export (about 10 KB less).
+fn promise(f: impl Future<Output = Result<JsValue, Failure>> + 'static) -> Promise {
+    let boxed: Pin<Box<dyn Future<Output = Result<JsValue, Failure>>>> = Box::pin(f);
+    future_to_promise(async move { boxed.await.map_err(JsValue::from) })
 }
 
 /// Follows other tabs through the `storage` event: their sign-in, refresh and sign-out. Registered

@@ -18,7 +18,7 @@ async fn fifty_concurrent_calls_make_one_refresh() {
     setup(&api, &[]).await;
     let old = session_with(STALE, Some("refresh-SECRET-1"));
     api.hold(REFRESH);
-    let calls = join_all((0..50).map(|_| fd_fetch::fd("/me".into(), JsValue::UNDEFINED)));
+    let calls = join_all((0..50).map(|_| fut(fd_fetch::fd("/me".into(), JsValue::UNDEFINED))));
     let release = async {
         sleep(20).await;
         api.release(REFRESH);
@@ -176,7 +176,8 @@ async fn a_dead_refresh_token_ends_the_session() {
             r#"{"message":"invalid refresh token"}"#,
             "application/json",
         );
-        let calls = join_all((0..5).map(|_| fd_fetch::fd("/me".into(), JsValue::UNDEFINED))).await;
+        let calls =
+            join_all((0..5).map(|_| fut(fd_fetch::fd("/me".into(), JsValue::UNDEFINED)))).await;
         for r in calls {
             expect_code(r, "session_expired");
         }
@@ -198,7 +199,7 @@ async fn sign_out_during_a_refresh_wins() {
     let key = setup(&api, &[]).await;
     session_with(STALE, Some("refresh-SECRET-1"));
     api.hold(REFRESH);
-    let calls = join_all((0..3).map(|_| fd_fetch::fd("/me".into(), JsValue::UNDEFINED)));
+    let calls = join_all((0..3).map(|_| fut(fd_fetch::fd("/me".into(), JsValue::UNDEFINED))));
     let interrupt = async {
         sleep(10).await;
         fd_fetch::sign_out().unwrap();
@@ -222,7 +223,7 @@ async fn a_new_session_during_a_refresh_discards_the_old_refresh() {
     let key = setup(&api, &[]).await;
     session_with(STALE, Some("refresh-SECRET-1"));
     api.hold(REFRESH);
-    let call = fd_fetch::fd("/me".into(), JsValue::UNDEFINED);
+    let call = fut(fd_fetch::fd("/me".into(), JsValue::UNDEFINED));
     let interrupt = async {
         sleep(10).await;
         let s = obj(&[
@@ -251,8 +252,11 @@ async fn one_callers_abort_does_not_cancel_the_shared_refresh() {
     session_with(STALE, Some("refresh-SECRET-1"));
     api.hold(REFRESH);
     let controller = web_sys::AbortController::new().unwrap();
-    let aborted = fd_fetch::fd("/me".into(), obj(&[("signal", controller.signal().into())]));
-    let other = fd_fetch::fd("/me".into(), JsValue::UNDEFINED);
+    let aborted = fut(fd_fetch::fd(
+        "/me".into(),
+        obj(&[("signal", controller.signal().into())]),
+    ));
+    let other = fut(fd_fetch::fd("/me".into(), JsValue::UNDEFINED));
     let drive = async {
         sleep(10).await;
         controller.abort();

@@ -152,6 +152,11 @@ pub fn expect_code(result: Result<JsValue, JsValue>, code: &str) -> JsValue {
     }
 }
 
+/// An export's promise as a future, for `join!` and `join_all` (a plain `.await` needs no wrapper).
+pub fn fut(p: js_sys::Promise) -> JsFuture {
+    JsFuture::from(p)
+}
+
 pub async fn sleep(ms: u32) {
     JsFuture::from(sleep_promise(ms)).await.unwrap();
 }
