@@ -28,3 +28,22 @@ export function abortable(promise, signal) {
     promise.then(done(resolve), done(reject));
   });
 }
+
+/** Rejection of `readBody` for a body that says JSON but does not parse. */
+export const BAD_JSON = Symbol("bad JSON");
+
+/**
+ * A 2xx body as `fd` returns it: `null` when empty, parsed when `json`, else the text. One promise
+ * for the whole read, so the body never crosses into wasm and costs one await there, not two.
+ */
+export function readBody(response, json) {
+  return response.text().then((text) => {
+    if (text === "") return null;
+    if (!json) return text;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw BAD_JSON;
+    }
+  });
+}

@@ -14,6 +14,12 @@ use crate::error::{Failure, FdError};
 extern "C" {
     /// See `pkg/support.js`: ends one caller's wait on `promise` when its signal aborts.
     pub fn abortable(promise: &Promise, signal: &AbortSignal) -> Promise;
+    /// See `pkg/support.js`: a 2xx body as `fd` returns it, read and parsed on the JS side.
+    #[wasm_bindgen(js_name = readBody)]
+    pub fn read_body(response: &Response, json: bool) -> Promise;
+    /// What `read_body` rejects with for a body that says JSON but does not parse.
+    #[wasm_bindgen(thread_local_v2, js_name = BAD_JSON)]
+    pub static BAD_JSON: JsValue;
 }
 
 #[wasm_bindgen]
@@ -38,7 +44,7 @@ pub async fn send(fetch: &Function, req: &Request) -> Result<Response, Failure> 
     })
 }
 
-/// The whole body as text.
+/// The whole body as text, for the small answers (auth, errors) that are read in Rust.
 pub async fn text(resp: &Response) -> Result<String, JsValue> {
     let v = JsFuture::from(resp.text()?).await?;
     Ok(v.as_string().unwrap_or_default())

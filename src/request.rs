@@ -1,7 +1,7 @@
 //! `fd` and `fdResponse`: the wrapped fetch.
 
-use js_sys::JSON;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Request, Response};
 
 use crate::error::{Code, Failure, FdError};
@@ -90,15 +90,13 @@ pub async fn fd(path: JsValue, init: JsValue) -> Result<JsValue, Failure> {
     if kind == Body::None {
         return Ok(JsValue::NULL);
     }
-    let text = http::text(&sent.resp).await.map_err(|e| sent.failed(e))?;
-    if text.is_empty() {
-        return Ok(JsValue::NULL);
-    }
-    match kind {
-        Body::Json => JSON::parse(&text).map_err(|_| {
-            FdError::bad_response("the response says JSON but does not parse as JSON").into()
-        }),
-        _ => Ok(JsValue::from_str(&text)),
+    let body = http::read_body(&sent.resp, kind == Body::Json);
+    match JsFuture::from(body).await {
+        Ok(value) => Ok(value),
+        Err(e) if http::BAD_JSON.with(|bad| *bad == e) => {
+            Err(FdError::bad_response("the response says JSON but does not parse as JSON").into())
+        }
+        Err(e) => Err(sent.failed(e)),
     }
 }
 
