@@ -47,3 +47,10 @@ export function readBody(response, json) {
     }
   });
 }
+
+/** The function `onSessionChange` returns: removes `listener` from `listeners`; calling it again is harmless. */
+export function remover(listeners, listener) {
+  return () => {
+    listeners.delete(listener);
+  };
+}

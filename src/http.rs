@@ -3,9 +3,7 @@
 use js_sys::{Function, Promise, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    AbortController, AbortSignal, Headers, Request, RequestCredentials, RequestInit, Response,
-};
+use web_sys::{AbortSignal, Headers, Request, RequestCredentials, RequestInit, Response};
 
 use crate::config::Config;
 use crate::error::{Failure, FdError};
@@ -24,11 +22,9 @@ extern "C" {
 
 #[wasm_bindgen]
 extern "C" {
-    // Globals rather than `window.…`, so the same code runs in workers and Node.
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(callback: &Function, ms: i32) -> JsValue;
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(id: &JsValue);
+    /// `AbortSignal.timeout(ms)`: aborts by itself, so no timer to clear and no closure to keep.
+    #[wasm_bindgen(js_namespace = AbortSignal, js_name = timeout, catch)]
+    pub fn timeout_signal(ms: i32) -> Result<AbortSignal, JsValue>;
 }
 
 /// Calls the configured fetch. `Foreign` carries fetch's own rejection (network error or abort).
@@ -84,29 +80,4 @@ pub fn auth_request(
     url.push_str(&cfg.auth);
     url.push_str(route);
     Request::new_with_str_and_init(&url, &init)
-}
-
-/// Aborts `controller` after `ms` unless dropped first; dropping clears the timer. Held for as long
-/// as the guarded work (request and body) runs, so cleanup follows ownership.
-pub struct Deadline {
-    id: JsValue,
-    _callback: Closure<dyn FnMut()>,
-}
-
-impl Deadline {
-    pub fn new(ms: i32, controller: &AbortController) -> Self {
-        let c = controller.clone();
-        let callback = Closure::<dyn FnMut()>::new(move || c.abort());
-        let id = set_timeout(callback.as_ref().unchecked_ref(), ms);
-        Self {
-            id,
-            _callback: callback,
-        }
-    }
-}
-
-impl Drop for Deadline {
-    fn drop(&mut self) {
-        clear_timeout(&self.id);
-    }
 }

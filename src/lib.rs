@@ -254,8 +254,7 @@ pub fn on_session_change(
     let listener: Function = listener
         .dyn_into()
         .map_err(|_| FdError::bad_config("listener", "must be a function"))?;
-    let id = state::subscribe(listener);
-    Ok(Closure::<dyn FnMut()>::new(move || state::unsubscribe(id)).into_js_value())
+    Ok(state::subscribe(&listener).into())
 }
 
 /// The access token and partner id, together, refreshing first when under the threshold.

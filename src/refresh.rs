@@ -10,12 +10,12 @@ use std::rc::Rc;
 use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
-use web_sys::{AbortController, AbortSignal};
+use web_sys::AbortSignal;
 
 use crate::auth::{self, Answer};
 use crate::config::Config;
 use crate::error::{Code, Failure, FdError};
-use crate::http::{self, Deadline};
+use crate::http;
 use crate::response::refresh_is_fatal;
 use crate::session::{self, Freshness, Secret};
 use crate::state::{self, Inflight};
@@ -135,17 +135,12 @@ async fn attempt(epoch: u64, cfg: &Config) -> f64 {
     ] {
         let _ = Reflect::set(&body, &k.into(), v);
     }
-    let Ok(controller) = AbortController::new() else {
+    // A timeout aborts the request and the body read alike: a transient failure.
+    let Ok(deadline) = http::timeout_signal(cfg.refresh_timeout_ms) else {
         return TRANSIENT;
     };
-    let _deadline = Deadline::new(cfg.refresh_timeout_ms, &controller);
-    let Ok(req) = http::auth_request(
-        cfg,
-        "POST",
-        "/auth/refresh_token",
-        &body,
-        Some(&controller.signal()),
-    ) else {
+    let Ok(req) = http::auth_request(cfg, "POST", "/auth/refresh_token", &body, Some(&deadline))
+    else {
         return TRANSIENT;
     };
     let Ok(resp) = http::send(&cfg.fetch, &req).await else {

@@ -25,8 +25,8 @@ pub struct State {
     pub epoch: u64,
     pub inflight: Option<Inflight>,
     pub mfa: Option<PendingMfa>,
-    listeners: Vec<(u32, Function)>,
-    next_listener: u32,
+    /// A JS `Set`, so that the unsubscribe function can be a plain JS closure (`support.js`).
+    listeners: Option<js_sys::Set>,
     pub refresh_seq: u64,
     pub watching_tabs: bool,
 }
@@ -69,24 +69,34 @@ pub fn public(session: Option<&Session>) -> JsValue {
     o.into()
 }
 
-pub fn subscribe(listener: Function) -> u32 {
+#[wasm_bindgen(module = "/pkg/support.js")]
+extern "C" {
+    fn remover(listeners: &js_sys::Set, listener: &Function) -> Function;
+}
+
+fn listeners() -> js_sys::Set {
     with(|s| {
-        s.next_listener = s.next_listener.wrapping_add(1);
-        s.listeners.push((s.next_listener, listener));
-        s.next_listener
+        s.listeners
+            .get_or_insert_with(|| js_sys::Set::new(&JsValue::UNDEFINED))
+            .clone()
     })
 }
 
-pub fn unsubscribe(id: u32) {
-    with(|s| s.listeners.retain(|(i, _)| *i != id));
+/// Adds `listener`; returns the function that removes it.
+pub fn subscribe(listener: &Function) -> Function {
+    let set = listeners();
+    set.add(listener);
+    remover(&set, listener)
 }
 
-/// Tells every listener. A listener that throws does not stop the others.
+/// Tells every listener, in the order they subscribed. A listener that throws does not stop the
+/// others; one that unsubscribes meanwhile is still told this once (the list is copied first).
 fn notify(session: Option<&Session>) {
-    let listeners: Vec<Function> = with(|s| s.listeners.iter().map(|(_, f)| f.clone()).collect());
     let value = public(session);
-    for f in listeners {
-        let _ = f.call1(&JsValue::UNDEFINED, &value);
+    for f in js_sys::Array::from(&listeners()) {
+        if let Some(f) = f.dyn_ref::<Function>() {
+            let _ = f.call1(&JsValue::UNDEFINED, &value);
+        }
     }
 }
 
