@@ -173,7 +173,7 @@ impl Parser<'_> {
             self.peek().filter(u8::is_ascii_digit)?;
             let mut shift = 0;
             mantissa = self.digits(mantissa, &mut shift);
-            exp10 -= shift;
+            exp10 = exp10.saturating_sub(shift);
         }
         if matches!(self.peek(), Some(b'e' | b'E')) {
             self.i += 1;
@@ -191,7 +191,7 @@ impl Parser<'_> {
                 e = (e * 10 + i32::from(d - b'0')).min(10_000);
                 self.i += 1;
             }
-            exp10 += if sign < 0 { -e } else { e };
+            exp10 = exp10.saturating_add(if sign < 0 { -e } else { e });
         }
         let value = mantissa * 10f64.powi(exp10);
         let value = if negative { -value } else { value };

@@ -271,6 +271,29 @@ async fn throwing_storage_falls_back_to_memory() {
 }
 
 #[wasm_bindgen_test]
+async fn blocked_storage_falls_back_to_memory() {
+    let api = FakeApi::new();
+    block_storage();
+    let configured = fd_fetch::configure(obj(&[
+        ("baseUrl", BASE.into()),
+        ("fetch", api.fetch().into()),
+        ("storageKey", "blocked.2".into()),
+    ]))
+    .await;
+    let signed = fd_fetch::sign_in(alice(), partner("p-1")).await;
+    let body = fd_fetch::fd("/me".into(), JsValue::UNDEFINED).await;
+    let session = fd_fetch::get_session();
+    let out = fd_fetch::sign_out();
+    unblock_storage();
+    configured.unwrap();
+    assert_eq!(get_str(&signed.unwrap(), "status"), "signed_in");
+    assert!(get_str(&body.unwrap(), "auth").starts_with("Bearer "));
+    assert_eq!(get_str(&session.unwrap(), "partnerId"), "p-1");
+    out.unwrap();
+    assert_eq!(stored("blocked.2"), None, "nothing reached storage");
+}
+
+#[wasm_bindgen_test]
 async fn listeners_hear_every_change_and_can_leave() {
     let api = FakeApi::new();
     let key = setup(&api, &[]).await;

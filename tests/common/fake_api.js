@@ -143,6 +143,22 @@ export function mendStorage() {
   for (const m of Object.keys(saved)) Storage.prototype[m] = saved[m];
 }
 
+let ownLocalStorage;
+/** Makes the `localStorage` getter itself throw, as when the browser blocks storage outright. */
+export function blockStorage() {
+  ownLocalStorage = Object.getOwnPropertyDescriptor(window, "localStorage");
+  Object.defineProperty(window, "localStorage", {
+    configurable: true,
+    get() {
+      throw new DOMException("access denied", "SecurityError");
+    },
+  });
+}
+export function unblockStorage() {
+  delete window.localStorage;
+  if (ownLocalStorage) Object.defineProperty(window, "localStorage", ownLocalStorage);
+}
+
 /** Another tab wrote (or, with null, removed) `key`. */
 export function fireStorage(key, newValue) {
   window.dispatchEvent(new StorageEvent("storage", { key, newValue, storageArea: localStorage }));

@@ -53,6 +53,10 @@ extern "C" {
     pub fn break_storage();
     #[wasm_bindgen(js_name = mendStorage)]
     pub fn mend_storage();
+    #[wasm_bindgen(js_name = blockStorage)]
+    pub fn block_storage();
+    #[wasm_bindgen(js_name = unblockStorage)]
+    pub fn unblock_storage();
     #[wasm_bindgen(js_name = fireStorage)]
     pub fn fire_storage(key: &str, new_value: Option<String>);
     #[wasm_bindgen(js_name = sleep)]
