@@ -111,10 +111,15 @@ export type SignInResult =
 /// Loads the options and restores a saved session. Bad options reject with `bad_config`, naming
 /// the option. Calling it again replaces the options; the session is kept when `storageKey` stays.
 #[wasm_bindgen(js_name = configure, unchecked_return_type = "Promise<void>")]
-pub async fn configure(
-    #[wasm_bindgen(unchecked_param_type = "FdOptions")] options: JsValue,
-) -> Result<(), JsValue> {
-    let cfg = Rc::new(Config::parse(&options)?);
+pub fn configure(#[wasm_bindgen(unchecked_param_type = "FdOptions")] options: JsValue) -> Promise {
+    promise(async move {
+        configure_now(&options)?;
+        Ok(JsValue::UNDEFINED)
+    })
+}
+
+fn configure_now(options: &JsValue) -> Result<(), FdError> {
+    let cfg = Rc::new(Config::parse(options)?);
     watch_other_tabs();
     let prev = state::with(|s| s.config.replace(cfg.clone()));
     if prev.is_none_or(|p| p.storage_key != cfg.storage_key) {
@@ -130,7 +135,7 @@ pub async fn configure(
 /// `null` for an empty body; rejects with `FdError`, or with fetch's own `AbortError`.
 #[wasm_bindgen(js_name = fd, unchecked_return_type = "Promise<unknown>")]
 pub fn fd(
-    path: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "string")] path: JsValue,
     #[wasm_bindgen(unchecked_param_type = "RequestInit | undefined")] init: JsValue,
 ) -> Promise {
     promise(request::fd(path, init))
@@ -139,7 +144,7 @@ pub fn fd(
 /// As `fd`, but resolves with the raw `Response` on 2xx, for blobs and streams.
 #[wasm_bindgen(js_name = fdResponse, unchecked_return_type = "Promise<Response>")]
 pub fn fd_response(
-    path: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "string")] path: JsValue,
     #[wasm_bindgen(unchecked_param_type = "RequestInit | undefined")] init: JsValue,
 ) -> Promise {
     promise(async move { Ok(request::send(path, init).await?.resp.into()) })
@@ -158,10 +163,8 @@ pub fn sign_in(
 /// Answers the pending MFA challenge: `PUT {authUrl}/auth/challenge/mfa-token` with `body` plus the
 /// challenge's `session`. A refusal rejects with `mfa_failed`.
 #[wasm_bindgen(js_name = completeMfa, unchecked_return_type = "Promise<SignInResult>")]
-pub async fn complete_mfa(
-    #[wasm_bindgen(unchecked_param_type = "object")] body: JsValue,
-) -> Result<JsValue, JsValue> {
-    Ok(auth::complete_mfa(body).await?)
+pub fn complete_mfa(#[wasm_bindgen(unchecked_param_type = "object")] body: JsValue) -> Promise {
+    promise(auth::complete_mfa(body))
 }
 
 /// Installs a session made elsewhere. Throws `bad_config` for a malformed one.
