@@ -194,7 +194,7 @@ const MIME = {
 export const USER = { username: "alice", password: "wonderland" };
 
 /**
- * Starts a server on 127.0.0.1 (a free port) that serves `staticDir` (if given) and, under `/api`,
+ * Starts a server on 127.0.0.1 (`port`, or a free one) that serves `staticDir` (if given) and, under `/api`,
  * the mock partner API:
  *   POST /api/auth                 alice/wonderland → Cognito tokens, else 401
  *   POST /api/auth/refresh_token   known refresh token (and null device keys) → new access token
@@ -205,7 +205,7 @@ export const USER = { username: "alice", password: "wonderland" };
  * `server.requests` logs every API request ({method, path, headers, body}); `server.count("POST
  * /api/auth/refresh_token")` counts them (preflights count as "OPTIONS <path>").
  */
-export async function startServer({ staticDir, tokenLifetimeSec = 3600 } = {}) {
+export async function startServer({ staticDir, tokenLifetimeSec = 3600, port: listenOn = 0 } = {}) {
   const state = {
     tokenLifetimeSec,
     accessTokens: new Map(), // token → exp (s, real clock)
@@ -333,7 +333,7 @@ export async function startServer({ staticDir, tokenLifetimeSec = 3600 } = {}) {
 
   await new Promise((res, rej) => {
     server.once("error", rej);
-    server.listen(0, "127.0.0.1", res);
+    server.listen(listenOn, "127.0.0.1", res);
   });
   const { port } = server.address();
   const origin = `http://127.0.0.1:${port}`;
