@@ -17,7 +17,9 @@ const pkg = join(root, "pkg");
  */
 export const BUDGET_BYTES = 42 * 1024;
 
-const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { cwd: root, stdio: "inherit", ...opts });
+// cargo install puts wasm-bindgen in ~/.cargo/bin, which a fresh shell may not have on PATH.
+const env = { ...process.env, PATH: `${process.env.HOME}/.cargo/bin:${process.env.PATH}` };
+const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { cwd: root, stdio: "inherit", env, ...opts });
 
 export function build({ quiet = false } = {}) {
   run("bash", ["scripts/setup.sh"]);

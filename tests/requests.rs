@@ -316,3 +316,31 @@ async fn not_signed_in_sends_nothing() {
     expect_code(fd_fetch::ensure_fresh().await, "not_signed_in");
     assert_eq!(api.count("/api/me"), 0);
 }
+
+#[wasm_bindgen_test]
+async fn an_abort_during_the_request_passes_through_and_keeps_the_session() {
+    let api = FakeApi::new();
+    let key = setup(&api, &[]).await;
+    session_with(FRESH, None);
+    api.hold("/api/me");
+    let controller = web_sys::AbortController::new().unwrap();
+    let call = fut(fd_fetch::fd(
+        "/me".into(),
+        obj(&[("signal", controller.signal().into())]),
+    ));
+    let abort = async {
+        sleep(10).await;
+        controller.abort();
+    };
+    let (r, ()) = futures::join!(call, abort);
+    let err = r.unwrap_err();
+    assert_eq!(
+        get_str(&err, "name"),
+        "AbortError",
+        "fetch's own AbortError, not a network FdError"
+    );
+    assert_eq!(api.count("/api/me"), 1);
+    assert!(!fd_fetch::get_session().unwrap().is_null());
+    assert!(stored(&key).is_some());
+    api.release("/api/me");
+}
