@@ -1,5 +1,6 @@
 // Shared helpers of the e2e tests: packing and installing the package, a mock partner API with a
 // static file server (node:http only), headless Chromium, child processes that always get killed.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -489,4 +490,35 @@ export function expectFdError(assert, result, code, what) {
   assert.equal(e.isError, true, `${what}: instanceof Error`);
   assert.equal(e.name, "FdError", `${what}: name`);
   assert.ok(e.message.length > 0, `${what}: a message`);
+}
+
+/**
+ * Opens a bundled test app at `url` (with `?api=` pointing at the mock API `api`), waits for its
+ * main script to set `window.e2eResult`, and checks what it did: `not_configured` before configure,
+ * then sign-in as partner `partner`, `fd("/me")` with both headers, cross-origin with a preflight.
+ */
+export async function checkBundledApp(browser, api, url, pageOrigin, partner) {
+  api.clearLog();
+  const { context, page } = await newPage(browser);
+  try {
+    await page.goto(`${url}?api=${encodeURIComponent(api.api)}`);
+    await page.waitForFunction(() => window.e2eResult !== undefined, null, { timeout: 30_000 }).catch((e) => {
+      throw new Error(`the app did not finish: ${e.message}${explain(page)}`);
+    });
+    const r = await page.evaluate(() => window.e2eResult);
+    assert.equal(r.ok, true, `the app failed: ${r.error}${explain(page)}`);
+    assert.deepEqual(r.beforeConfigure, { isFdError: true, isError: true, code: "not_configured" });
+    assert.deepEqual(r.me, { user: "alice", partner });
+    assert.equal(r.session.partnerId, partner);
+    assert.equal(r.session.accessToken, api.lastIssued("auth").accessToken);
+
+    const me = api.requestsTo("GET /api/me");
+    assert.ok(me.length >= 1);
+    assert.equal(me.at(-1).headers.authorization, `Bearer ${r.session.accessToken}`);
+    assert.equal(me.at(-1).headers["x-preferred-partner-id"], partner);
+    assert.equal(me.at(-1).headers.origin, pageOrigin, "the call was cross-origin");
+    assert.ok(api.count("OPTIONS /api/me") >= 1, "the browser preflighted /api/me (CORS)");
+  } finally {
+    await context.close();
+  }
 }

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
   VITE,
+  checkBundledApp,
   exists,
   explain,
   freePort,
@@ -78,32 +79,7 @@ after(async () => {
   await api?.close();
 });
 
-/** Opens `url` (with `?api=`), waits for main.ts to finish and checks what it did. */
-async function checkApp(url, pageOrigin) {
-  api.clearLog();
-  const { context, page } = await newPage(browser);
-  try {
-    await page.goto(`${url}?api=${encodeURIComponent(api.api)}`);
-    await page.waitForFunction(() => window.e2eResult !== undefined, null, { timeout: 30_000 }).catch((e) => {
-      throw new Error(`the app did not finish: ${e.message}${explain(page)}`);
-    });
-    const r = await page.evaluate(() => window.e2eResult);
-    assert.equal(r.ok, true, `the app failed: ${r.error}${explain(page)}`);
-    assert.deepEqual(r.beforeConfigure, { isFdError: true, isError: true, code: "not_configured" });
-    assert.deepEqual(r.me, { user: "alice", partner: "p-vite" });
-    assert.equal(r.session.partnerId, "p-vite");
-    assert.equal(r.session.accessToken, api.lastIssued("auth").accessToken);
-
-    const me = api.requestsTo("GET /api/me");
-    assert.ok(me.length >= 1);
-    assert.equal(me.at(-1).headers.authorization, `Bearer ${r.session.accessToken}`);
-    assert.equal(me.at(-1).headers["x-preferred-partner-id"], "p-vite");
-    assert.equal(me.at(-1).headers.origin, pageOrigin, "the call was cross-origin");
-    assert.ok(api.count("OPTIONS /api/me") >= 1, "the browser preflighted /api/me (CORS)");
-  } finally {
-    await context.close();
-  }
-}
+const checkApp = (url, pageOrigin) => checkBundledApp(browser, api, url, pageOrigin, "p-vite");
 
 test("vite dev server: the default project loads fd-fetch, signs in and calls fd", async () => {
   assert.equal(await exists(join(work.app, "vite.config.js")), false);
