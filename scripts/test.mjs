@@ -48,7 +48,7 @@ const steps = [
   ["native unit tests", "cargo", ["test", "--lib"]],
   ["browser tests (headless Chromium)", "cargo", ["test", "--target", "wasm32-unknown-unknown", "--tests"]],
   ["package build and size budget", "node", ["scripts/build.mjs"]],
-  ["packed package in pages, Vite and tsc", "node", ["--test", "--test-concurrency=1", "e2e/"]],
+  ["packed package: page, Vite, webpack, Node, tsc", "node", ["--test", "--test-concurrency=1", "e2e/"]],
 ];
 for (const [label, cmd, args] of steps) {
   const r = await run(label, cmd, args);
