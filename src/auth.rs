@@ -1,10 +1,11 @@
 //! Sign-in, MFA, and reading Cognito-shaped token answers.
 
-use js_sys::{Object, Reflect, JSON};
+use js_sys::{Object, JSON};
 use wasm_bindgen::prelude::*;
 
 use crate::error::{Code, Failure, FdError};
 use crate::http;
+use crate::js;
 use crate::session::{self, valid_partner, Secret, Session};
 use crate::state::{self, PendingMfa};
 use crate::time::now;
@@ -27,42 +28,31 @@ pub enum Answer {
 /// including an `AccessToken` that is not a header-safe string. The id token is never kept.
 pub fn parse_answer(text: &str) -> Option<Answer> {
     let v = JSON::parse(text).ok().filter(JsValue::is_object)?;
-    let nested = get(&v, "AuthenticationResult").filter(JsValue::is_object);
+    let nested = js::prop(&v, "AuthenticationResult").filter(JsValue::is_object);
     let src = nested.as_ref().unwrap_or(&v);
-    if let Some(access) = get(src, "AccessToken") {
+    if let Some(access) = js::prop(src, "AccessToken") {
         return Some(Answer::Tokens(Tokens {
             access: Secret::new(access.as_string()?)?,
-            refresh: get(src, "RefreshToken")
+            refresh: js::prop(src, "RefreshToken")
                 .and_then(|r| r.as_string())
                 .and_then(Secret::new),
-            expires_in: get(src, "ExpiresIn").and_then(|e| e.as_f64()),
+            expires_in: js::prop(src, "ExpiresIn").and_then(|e| e.as_f64()),
         }));
     }
-    let name = get(&v, "ChallengeName")
-        .or_else(|| get(&v, "Challenge"))?
+    let name = js::prop(&v, "ChallengeName")
+        .or_else(|| js::prop(&v, "Challenge"))?
         .as_string()?;
-    let session = get(&v, "Session")
+    let session = js::prop(&v, "Session")
         .and_then(|s| s.as_string())
         .and_then(Secret::new);
     Some(Answer::Challenge { name, session })
 }
 
-fn get(v: &JsValue, key: &str) -> Option<JsValue> {
-    Reflect::get(v, &key.into())
-        .ok()
-        .filter(|x| !x.is_undefined() && !x.is_null())
-}
-
-fn field(o: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(o, &key.into(), value);
-}
-
-/// `POST {authUrl}/auth`.
 pub async fn sign_in(credentials: JsValue, opts: JsValue) -> Result<JsValue, Failure> {
     let cfg = state::config()?;
     let partner = opts
         .is_object()
-        .then(|| get(&opts, "partnerId"))
+        .then(|| js::prop(&opts, "partnerId"))
         .flatten()
         .and_then(|p| p.as_string())
         .filter(|p| valid_partner(p))
@@ -73,11 +63,7 @@ pub async fn sign_in(credentials: JsValue, opts: JsValue) -> Result<JsValue, Fai
             )
         })?;
     let req = request(&cfg, "POST", "/auth", &credentials, "credentials")?;
-    let (status, text) = exchange(&cfg.fetch, &req).await?;
-    if !(200..300).contains(&status) {
-        let e = FdError::new(Code::SignInFailed, &["sign-in was refused"]);
-        return Err(e.with_response(status, http::lenient_body(&text)).into());
-    }
+    let text = exchange(&cfg.fetch, &req, Code::SignInFailed, "sign-in was refused").await?;
     finish(&text, partner)
 }
 
@@ -98,13 +84,15 @@ pub async fn complete_mfa(body: JsValue) -> Result<JsValue, Failure> {
         .session
         .as_ref()
         .map_or(JsValue::NULL, |s| s.expose().into());
-    field(&payload, "session", &session);
+    js::set(&payload, "session", &session);
     let req = request(&cfg, "PUT", "/auth/challenge/mfa-token", &payload, "body")?;
-    let (status, text) = exchange(&cfg.fetch, &req).await?;
-    if !(200..300).contains(&status) {
-        let e = FdError::new(Code::MfaFailed, &["the MFA code was refused"]);
-        return Err(e.with_response(status, http::lenient_body(&text)).into());
-    }
+    let text = exchange(
+        &cfg.fetch,
+        &req,
+        Code::MfaFailed,
+        "the MFA code was refused",
+    )
+    .await?;
     finish(&text, pending.partner)
 }
 
@@ -122,11 +110,14 @@ fn request(
         .map_err(|_| FdError::bad_config(name, "must be JSON-serialisable"))
 }
 
-/// Sends an auth call and reads its whole body. Fetch's rejections are `network`.
+/// Sends an auth call and reads its whole body: the text of a 2xx, else `refused` (with the
+/// status and body). Fetch's rejections are `network`.
 async fn exchange(
     fetch: &js_sys::Function,
     req: &web_sys::Request,
-) -> Result<(u16, String), Failure> {
+    refused: Code,
+    why: &str,
+) -> Result<String, Failure> {
     let network = || {
         FdError::new(
             Code::Network,
@@ -139,7 +130,13 @@ async fn exchange(
         Err(e) => return Err(e),
     };
     let text = http::text(&resp).await.map_err(|_| network())?;
-    Ok((resp.status(), text))
+    if !resp.ok() {
+        let e = FdError::new(refused, &[why]);
+        return Err(e
+            .with_response(resp.status(), http::lenient_body(&text))
+            .into());
+    }
+    Ok(text)
 }
 
 /// A 2xx auth answer: tokens start a session; a challenge is kept for `completeMfa`.
@@ -153,14 +150,14 @@ fn finish(text: &str, partner: String) -> Result<JsValue, Failure> {
                 expires_at,
                 partner,
             };
-            field(&result, "status", &"signed_in".into());
-            field(&result, "session", &state::public(Some(&session)));
+            js::set(&result, "status", &"signed_in".into());
+            js::set(&result, "session", &state::public(Some(&session)));
             state::install(session, t.refresh);
         }
         Some(Answer::Challenge { name, session }) => {
             state::with(|s| s.mfa = Some(PendingMfa { session, partner }));
-            field(&result, "status", &"mfa_required".into());
-            field(&result, "challenge", &name.into());
+            js::set(&result, "status", &"mfa_required".into());
+            js::set(&result, "challenge", &name.into());
         }
         None => {
             return Err(FdError::bad_response(

@@ -28,6 +28,7 @@ mod auth;
 mod config;
 mod error;
 mod http;
+mod js;
 mod jwt;
 mod path;
 mod refresh;
@@ -180,11 +181,7 @@ pub fn set_session(
             "must be an object with accessToken and partnerId",
         ));
     }
-    let get = |k: &str| {
-        Reflect::get(&input, &k.into())
-            .ok()
-            .filter(|v| !v.is_undefined() && !v.is_null())
-    };
+    let get = |k: &str| js::prop(&input, k);
     let access = get("accessToken")
         .and_then(|v| v.as_string())
         .and_then(Secret::new)
@@ -266,8 +263,8 @@ pub fn ensure_fresh() -> Promise {
     promise(async {
         let (token, partner) = refresh::ensure_fresh(None).await?;
         let o = Object::new();
-        let _ = Reflect::set(&o, &"accessToken".into(), &token.expose().into());
-        let _ = Reflect::set(&o, &"partnerId".into(), &partner.into());
+        js::set(&o, "accessToken", &token.expose().into());
+        js::set(&o, "partnerId", &partner.into());
         Ok(o.into())
     })
 }

@@ -30,7 +30,7 @@ pub fn check(path: &str) -> Result<(), Refusal> {
     if path.chars().any(|c| c.is_control()) {
         return Err("must not contain control characters");
     }
-    let route = path.split(['?', '#']).next().unwrap_or(path);
+    let route = route(path);
     if route.contains('\\') {
         return Err("must not contain \"\\\"");
     }
@@ -38,6 +38,11 @@ pub fn check(path: &str) -> Result<(), Refusal> {
         check_segment(segment)?;
     }
     Ok(())
+}
+
+/// The path without its query and fragment.
+pub fn route(path: &str) -> &str {
+    path.split(['?', '#']).next().unwrap_or(path)
 }
 
 fn check_segment(raw: &str) -> Result<(), Refusal> {

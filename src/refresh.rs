@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use js_sys::{Object, Reflect};
+use js_sys::Object;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::AbortSignal;
@@ -16,6 +16,7 @@ use crate::auth::{self, Answer};
 use crate::config::Config;
 use crate::error::{Code, Failure, FdError};
 use crate::http;
+use crate::js;
 use crate::response::refresh_is_fatal;
 use crate::session::{self, Freshness, Secret};
 use crate::state::{self, Inflight};
@@ -133,7 +134,7 @@ async fn attempt(epoch: u64, cfg: &Config) -> f64 {
         ("device_key", &JsValue::NULL),
         ("device_group_key", &JsValue::NULL),
     ] {
-        let _ = Reflect::set(&body, &k.into(), v);
+        js::set(&body, k, v);
     }
     // A timeout aborts the request and the body read alike: a transient failure.
     let Ok(deadline) = http::timeout_signal(cfg.refresh_timeout_ms) else {

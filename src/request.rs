@@ -6,7 +6,7 @@ use web_sys::{AbortSignal, Request, Response};
 
 use crate::error::{Code, Failure, FdError};
 use crate::http;
-use crate::path;
+use crate::path::{self, route};
 use crate::refresh::ensure_fresh;
 use crate::response::{self, Body, Outcome};
 use crate::state;
@@ -102,11 +102,6 @@ pub async fn fd(path: JsValue, init: JsValue) -> Result<JsValue, Failure> {
 
 fn bad_path(why: &str) -> FdError {
     FdError::new(Code::BadPath, &["path ", why, "; nothing was sent"])
-}
-
-/// The path without its query, which may carry things that do not belong in a message.
-fn route(path: &str) -> &str {
-    path.split(['?', '#']).next().unwrap_or("")
 }
 
 /// Fetch's rejection: the caller's abort passes through as fetch gave it; anything else is `network`.

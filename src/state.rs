@@ -11,6 +11,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::config::Config;
 use crate::error::FdError;
+use crate::js;
 use crate::session::{Secret, Session};
 use crate::storage;
 
@@ -63,9 +64,9 @@ pub fn public(session: Option<&Session>) -> JsValue {
         return JsValue::NULL;
     };
     let o = Object::new();
-    let _ = Reflect::set(&o, &"accessToken".into(), &s.access.expose().into());
-    let _ = Reflect::set(&o, &"expiresAt".into(), &s.expires_at.into());
-    let _ = Reflect::set(&o, &"partnerId".into(), &s.partner.as_str().into());
+    js::set(&o, "accessToken", &s.access.expose().into());
+    js::set(&o, "expiresAt", &s.expires_at.into());
+    js::set(&o, "partnerId", &s.partner.as_str().into());
     o.into()
 }
 

@@ -6,6 +6,7 @@
 use js_sys::{Object, Reflect, JSON};
 use wasm_bindgen::{JsCast, JsValue};
 
+use crate::js;
 use crate::session::{valid_partner, Secret, Session};
 
 fn local_storage() -> Option<web_sys::Storage> {
@@ -53,7 +54,7 @@ pub fn parse(text: &str) -> Option<Session> {
     if !v.is_object() {
         return None;
     }
-    let field = |k: &str| Reflect::get(&v, &JsValue::from_str(k)).ok();
+    let field = |k: &str| js::prop(&v, k);
     let access = Secret::new(field("accessToken")?.as_string()?)?;
     let expires_at = field("expiresAt")?.as_f64().filter(|n| n.is_finite())?;
     let partner = field("partnerId")?
