@@ -1,0 +1,302 @@
+//! Command-line flags, and turning them into a checked [`Config`] before anything listens, so a
+//! misconfigured server fails at start-up with one clear line instead of on its first request.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use axum_extra::extract::cookie::Key;
+use clap::{Parser, ValueEnum};
+use reqwest::Url;
+
+/// The environment variable that may hold the cookie key itself (the flag takes a file instead,
+/// so the key never shows in `ps`).
+pub const COOKIE_KEY_ENV: &str = "FD_PROXY_COOKIE_KEY";
+
+/// How many bytes of key material the private cookie jar takes (signing + encryption halves).
+const KEY_LEN: usize = 64;
+
+/// The message for a proxy without a usable key: the only fix is to provide one, so say how.
+const KEY_HELP: &str = "pass --cookie-key-file PATH or set FD_PROXY_COOKIE_KEY \
+                        (64+ random bytes, e.g. openssl rand -base64 64)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fd-proxy",
+    version,
+    about = "fd-fetch's refresh-token proxy for `refreshTokenIn: \"cookie\"`; with --mock-api it also \
+             plays the partner API for development, and --static-dir serves a built page.",
+    after_help = "Environment:\n  FD_PROXY_COOKIE_KEY  the cookie key itself (64+ bytes), when --cookie-key-file is not given\n  \
+                  RUST_LOG             log filter, e.g. debug or fd_proxy=debug [default: info]\n\n\
+                  Routes: /api (mock partner API, with --mock-api), /proxy/auth, /proxy/auth/challenge/mfa-token,\n\
+                  /proxy/auth/refresh_token, /proxy/auth/logout (the proxy), anything else from --static-dir."
+)]
+pub struct Args {
+    /// Address to listen on, IP:PORT (port 0 picks a free port; the real one is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Serve a mock partner API under /api (demo users alice / wonderland and bob / builder with
+    /// MFA code 123456). Without --upstream the proxy then forwards to this mock.
+    #[arg(long)]
+    pub mock_api: bool,
+
+    /// The partner API the proxy forwards auth calls to, e.g. https://partner.example.com/v1
+    /// [default with --mock-api: this server's own /api, called over HTTP like any upstream].
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+
+    /// Don't mount the refresh-token proxy under /proxy (it is mounted whenever there is an
+    /// upstream: --upstream or --mock-api).
+    #[arg(long)]
+    pub no_proxy: bool,
+
+    /// File holding the secret that encrypts the refresh-token cookie: at least 64 bytes once
+    /// trailing whitespace is trimmed (only the first 64 are used). Or set FD_PROXY_COOKIE_KEY
+    /// to the key itself; the file wins when both are given. Required when the proxy is mounted.
+    #[arg(long, value_name = "PATH")]
+    pub cookie_key_file: Option<PathBuf>,
+
+    /// Lifetime of the mock's access and id tokens, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub token_lifetime: u64,
+
+    /// Mock only: wait this long before answering /api/auth/refresh_token, so a demo timeline
+    /// can show the refresh.
+    #[arg(long, value_name = "MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub refresh_delay_ms: u64,
+
+    /// Serve the files of this directory (a built page); a GET or HEAD of any other path outside
+    /// /api and /proxy gets its index.html (single-page app, so /login works).
+    #[arg(long, value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// An extra origin (scheme://host[:port]) allowed to use the proxy besides this server's own,
+    /// and the mock's CORS allow-list (the mock allows any origin when none is given). Repeatable.
+    #[arg(long, value_name = "ORIGIN")]
+    pub allowed_origin: Vec<String>,
+
+    /// How long the proxy waits for the upstream, in milliseconds, before answering 504.
+    #[arg(long, value_name = "MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub upstream_timeout_ms: u64,
+
+    /// Log format (logs go to stderr; the level comes from RUST_LOG).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The checked configuration the server runs with.
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub mock_api: bool,
+    /// The upstream given with --upstream (without a trailing slash); None means "the mock",
+    /// whose address is only known after binding.
+    pub upstream: Option<String>,
+    /// Whether /proxy is mounted.
+    pub proxy: bool,
+    /// Present whenever `proxy` is true.
+    pub cookie_key: Option<Key>,
+    pub token_lifetime: u64,
+    pub refresh_delay: Duration,
+    pub static_dir: Option<PathBuf>,
+    /// Normalised (`scheme://host[:port]`, lower case, default port dropped), as browsers send
+    /// them in `Origin`.
+    pub allowed_origins: Vec<String>,
+    pub upstream_timeout: Duration,
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Config {
+    // By hand, so the key never lands in a debug print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("mock_api", &self.mock_api)
+            .field("upstream", &self.upstream)
+            .field("proxy", &self.proxy)
+            .field("cookie_key", &self.cookie_key.as_ref().map(|_| "<set>"))
+            .field("static_dir", &self.static_dir)
+            .field("allowed_origins", &self.allowed_origins)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Checks the flags; the error is one line for stderr (without the `fd-proxy: ` prefix).
+    pub fn from_args(args: Args) -> Result<Self, String> {
+        Self::from_args_and_env(args, std::env::var(COOKIE_KEY_ENV))
+    }
+
+    /// [`Config::from_args`] with the environment variable passed in, for unit tests.
+    fn from_args_and_env(
+        args: Args,
+        env_key: Result<String, std::env::VarError>,
+    ) -> Result<Self, String> {
+        let upstream = args.upstream.as_deref().map(parse_upstream).transpose()?;
+        let proxy = !args.no_proxy && (upstream.is_some() || args.mock_api);
+        let cookie_key = if proxy {
+            Some(load_key(args.cookie_key_file.as_deref(), env_key)?)
+        } else {
+            None
+        };
+        if let Some(dir) = &args.static_dir {
+            if !dir.is_dir() {
+                return Err(format!(
+                    "--static-dir {}: not a directory (build the page first?)",
+                    dir.display()
+                ));
+            }
+        }
+        let allowed_origins = args
+            .allowed_origin
+            .iter()
+            .map(|o| normalize_origin(o))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Config {
+            listen: args.listen,
+            mock_api: args.mock_api,
+            upstream,
+            proxy,
+            cookie_key,
+            token_lifetime: args.token_lifetime,
+            refresh_delay: Duration::from_millis(args.refresh_delay_ms),
+            static_dir: args.static_dir,
+            allowed_origins,
+            upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
+            log_format: args.log_format,
+        })
+    }
+}
+
+/// An http(s) base URL without query or fragment, returned without its trailing slash so that
+/// `{upstream}/auth` is a plain concatenation.
+fn parse_upstream(raw: &str) -> Result<String, String> {
+    let url = Url::parse(raw).map_err(|e| format!("--upstream {raw}: not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "--upstream {raw}: must be an http:// or https:// URL"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "--upstream {raw}: must not have a query or fragment"
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Origins are compared as strings against the `Origin` header, so bring them to the form
+/// browsers send.
+fn normalize_origin(raw: &str) -> Result<String, String> {
+    let bad = || format!("--allowed-origin {raw}: expected an origin like https://app.example.com");
+    let url = Url::parse(raw).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || !matches!(url.path(), "" | "/")
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(bad());
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// Reads the key from the file (trailing whitespace trimmed) or else the environment.
+fn load_key(
+    file: Option<&std::path::Path>,
+    env_key: Result<String, std::env::VarError>,
+) -> Result<Key, String> {
+    let need = format!("the proxy needs a cookie key: {KEY_HELP}");
+    let bytes: Vec<u8> = match (file, env_key) {
+        (Some(path), _) => {
+            let mut raw = std::fs::read(path).map_err(|e| {
+                format!(
+                    "cannot read --cookie-key-file {}: {e}; {need}",
+                    path.display()
+                )
+            })?;
+            let kept = raw
+                .iter()
+                .rposition(|b| !b.is_ascii_whitespace())
+                .map_or(0, |i| i + 1);
+            raw.truncate(kept);
+            raw
+        }
+        (None, Ok(value)) => value.into_bytes(),
+        (None, Err(std::env::VarError::NotUnicode(_))) => {
+            return Err(format!("{COOKIE_KEY_ENV} is not valid UTF-8; {need}"))
+        }
+        (None, Err(std::env::VarError::NotPresent)) => return Err(need),
+    };
+    if bytes.len() < KEY_LEN {
+        return Err(format!(
+            "the cookie key is too short ({} bytes, need at least {KEY_LEN}): {KEY_HELP}",
+            bytes.len()
+        ));
+    }
+    Key::try_from(&bytes[..KEY_LEN]).map_err(|_| need)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut argv = vec!["fd-proxy"];
+        argv.extend_from_slice(extra);
+        Args::try_parse_from(argv).expect("flags parse")
+    }
+
+    #[test]
+    fn proxy_is_mounted_only_with_an_upstream() {
+        let none = Config::from_args_and_env(args(&[]), Err(std::env::VarError::NotPresent));
+        assert!(!none.expect("no proxy, no key needed").proxy);
+        let mock =
+            Config::from_args_and_env(args(&["--mock-api"]), Ok("k".repeat(64))).expect("valid");
+        assert!(mock.proxy && mock.cookie_key.is_some());
+        let off = Config::from_args_and_env(
+            args(&["--mock-api", "--no-proxy"]),
+            Err(std::env::VarError::NotPresent),
+        )
+        .expect("valid");
+        assert!(!off.proxy && off.cookie_key.is_none());
+    }
+
+    #[test]
+    fn key_errors_say_how_to_fix_them() {
+        let missing =
+            Config::from_args_and_env(args(&["--mock-api"]), Err(std::env::VarError::NotPresent))
+                .expect_err("no key");
+        assert!(missing.contains("--cookie-key-file") && missing.contains(COOKIE_KEY_ENV));
+        let short = Config::from_args_and_env(args(&["--mock-api"]), Ok("k".repeat(63)))
+            .expect_err("short key");
+        assert!(short.contains("too short"), "{short}");
+    }
+
+    #[test]
+    fn upstream_and_origins_are_normalised() {
+        assert_eq!(
+            parse_upstream("https://partner.example.com/v1/").as_deref(),
+            Ok("https://partner.example.com/v1")
+        );
+        assert!(parse_upstream("ftp://x/").is_err());
+        assert!(parse_upstream("https://x/v1?a=b").is_err());
+        assert_eq!(
+            normalize_origin("HTTPS://App.Example.com:443/").as_deref(),
+            Ok("https://app.example.com")
+        );
+        assert!(normalize_origin("https://app.example.com/path").is_err());
+    }
+}

@@ -1,0 +1,547 @@
+//! The mock partner API under /api, for development and the example page. Field names follow
+//! AWS Cognito's, since the real provider's auth is Cognito, so fd-fetch sees the same shapes.
+//!
+//! Everything lives in memory and dies with the process: two demo users, HS256 access and id
+//! tokens signed with a random per-process secret, opaque non-rotating refresh tokens, single-use
+//! MFA sessions, and revocable sessions (the demo revokes one to show "401 → /login").
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri},
+    response::Response,
+    routing::{get, post, put},
+    Router,
+};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine as _};
+use rand::RngCore;
+use serde_json::{json, Value};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::{
+    jwt::Signer,
+    respond::{self, ApiError},
+};
+
+/// `iss` of the mock's tokens.
+const ISSUER: &str = "fd-proxy-mock";
+/// The demo MFA code (a real provider would check a TOTP).
+const MFA_CODE: &str = "123456";
+/// How long an MFA challenge session stays usable.
+const MFA_SESSION_SECS: u64 = 5 * 60;
+/// Wrong codes allowed per MFA session before it is dropped.
+const MFA_MAX_ATTEMPTS: u32 = 5;
+/// Refresh-token lifetime (Cognito's default).
+const REFRESH_SECS: u64 = 30 * 24 * 3600;
+/// Upper bound of `?delay_ms=`.
+const MAX_DELAY_MS: u64 = 5000;
+/// Once a map of the store grows past this, expired entries are swept out on insert.
+const SWEEP_THRESHOLD: usize = 1024;
+
+/// The partner-selection header every protected endpoint requires.
+pub const PARTNER_HEADER: &str = "x-preferred-partner-id";
+
+/// A demo user.
+struct User {
+    username: &'static str,
+    password: &'static str,
+    name: &'static str,
+    partners: &'static [&'static str],
+    mfa: bool,
+}
+
+const USERS: &[User] = &[
+    User {
+        username: "alice",
+        password: "wonderland",
+        name: "Alice Liddell",
+        partners: &["acme-eu", "acme-us"],
+        mfa: false,
+    },
+    User {
+        username: "bob",
+        password: "builder",
+        name: "Bob the Builder",
+        partners: &["builders-uk"],
+        mfa: true,
+    },
+];
+
+fn find_user(username: &str) -> Option<&'static User> {
+    USERS.iter().find(|u| u.username == username)
+}
+
+/// What the mock needs from the command line.
+#[derive(Debug, Clone)]
+pub struct MockConfig {
+    pub token_lifetime: u64,
+    pub refresh_delay: Duration,
+    /// Where the proxy is mounted, for /api/demo-config.
+    pub proxy_path: Option<&'static str>,
+    /// CORS allow-list; empty means any origin (mirrored).
+    pub allowed_origins: Vec<String>,
+}
+
+struct RefreshEntry {
+    user: &'static User,
+    sid: String,
+    expires: u64,
+}
+
+struct MfaEntry {
+    user: &'static User,
+    expires: u64,
+    attempts: u32,
+}
+
+#[derive(Default)]
+struct Store {
+    refresh_tokens: HashMap<String, RefreshEntry>,
+    mfa_sessions: HashMap<String, MfaEntry>,
+    revoked_sessions: HashSet<String>,
+}
+
+struct Inner {
+    config: MockConfig,
+    signer: Signer,
+    store: Mutex<Store>,
+}
+
+#[derive(Clone)]
+struct Mock(Arc<Inner>);
+
+impl Mock {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters for a mock, so keep serving.
+        self.0.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Signs an access and an id token for this user and session.
+    fn mint(&self, user: &User, sid: &str) -> (String, String) {
+        let iat = unix_now();
+        let exp = iat + self.0.config.token_lifetime;
+        let access = self.0.signer.sign(&json!({
+            "sub": user.username,
+            "sid": sid,
+            "iat": iat,
+            "exp": exp,
+            "jti": random_token(16),
+            "token_use": "access",
+            "iss": ISSUER,
+        }));
+        let id = self.0.signer.sign(&json!({
+            "sub": user.username,
+            "name": user.name,
+            "iat": iat,
+            "exp": exp,
+            "token_use": "id",
+            "iss": ISSUER,
+        }));
+        (access, id)
+    }
+
+    /// A new session: tokens plus a refresh token, in Cognito's flat shape.
+    fn start_session(&self, user: &'static User) -> Response {
+        let sid = random_token(16);
+        let refresh = format!("rt.{}", random_token(32));
+        let now = unix_now();
+        {
+            let mut store = self.store();
+            if store.refresh_tokens.len() > SWEEP_THRESHOLD {
+                store.refresh_tokens.retain(|_, e| e.expires > now);
+            }
+            store.refresh_tokens.insert(
+                refresh.clone(),
+                RefreshEntry {
+                    user,
+                    sid: sid.clone(),
+                    expires: now + REFRESH_SECS,
+                },
+            );
+        }
+        let (access, id) = self.mint(user, &sid);
+        respond::json(
+            StatusCode::OK,
+            &json!({
+                "AccessToken": access,
+                "IdToken": id,
+                "RefreshToken": refresh,
+                "ExpiresIn": self.0.config.token_lifetime,
+                "TokenType": "Bearer",
+            }),
+        )
+    }
+
+    /// Checks the bearer token and the partner header of a protected call.
+    fn authorize(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let invalid = || ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token");
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .ok_or_else(invalid)?;
+        let claims = self.0.signer.verify(token).ok_or_else(invalid)?;
+        let text = |name: &str| claims.get(name).and_then(Value::as_str);
+        if text("token_use") != Some("access") || text("iss") != Some(ISSUER) {
+            return Err(invalid());
+        }
+        let user = text("sub").and_then(find_user).ok_or_else(invalid)?;
+        let sid = text("sid").ok_or_else(invalid)?.to_owned();
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .ok_or_else(invalid)?;
+        if self.store().revoked_sessions.contains(&sid) {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "token_revoked"));
+        }
+        if exp <= unix_now() {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "token_expired"));
+        }
+        let partner = headers
+            .get(PARTNER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .ok_or(ApiError::new(StatusCode::BAD_REQUEST, "missing_partner_id"))?;
+        if !user.partners.contains(&partner) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "partner_not_allowed"));
+        }
+        Ok(Caller {
+            user,
+            sid,
+            partner: partner.to_owned(),
+        })
+    }
+}
+
+/// The authenticated caller of a protected endpoint.
+struct Caller {
+    user: &'static User,
+    sid: String,
+    partner: String,
+}
+
+/// The /api router (with its CORS layer).
+pub fn router(config: MockConfig) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(if config.allowed_origins.is_empty() {
+            // Token-authenticated, no cookies: any page may call it.
+            AllowOrigin::mirror_request()
+        } else {
+            AllowOrigin::list(
+                config
+                    .allowed_origins
+                    .iter()
+                    .filter_map(|o| HeaderValue::from_str(o).ok()),
+            )
+        })
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(PARTNER_HEADER),
+            HeaderName::from_static("x-requested-with"),
+        ])
+        .max_age(Duration::from_secs(600));
+    let mock = Mock(Arc::new(Inner {
+        config,
+        signer: Signer::random(),
+        store: Mutex::new(Store::default()),
+    }));
+    Router::new()
+        .route("/auth", post(sign_in))
+        .route("/auth/challenge/mfa-token", put(mfa_token))
+        .route("/auth/refresh_token", post(refresh_token))
+        .route("/me", get(me))
+        .route("/orders", get(orders))
+        .route("/session/revoke", post(revoke_session))
+        .route("/demo-config", get(demo_config))
+        .fallback(respond::not_found)
+        .method_not_allowed_fallback(respond::method_not_allowed)
+        .with_state(mock)
+        .layer(cors)
+}
+
+/// A JSON object body, or the 400 (with `message`) to answer.
+fn object_body(
+    body: &[u8],
+    message: &'static str,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        // The parser's message is not echoed: it can quote the body, i.e. a password.
+        _ => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request").with_message(message)),
+    }
+}
+
+const SIGN_IN_SHAPE: &str = "Expected a JSON object with string fields username and password.";
+
+/// `POST /api/auth`: password sign-in.
+async fn sign_in(State(mock): State<Mock>, body: Bytes) -> Result<Response, ApiError> {
+    let fields = object_body(&body, SIGN_IN_SHAPE)?;
+    let (Some(username), Some(password)) = (
+        fields.get("username").and_then(Value::as_str),
+        fields.get("password").and_then(Value::as_str),
+    ) else {
+        return Err(
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request").with_message(SIGN_IN_SHAPE)
+        );
+    };
+    let Some(user) = find_user(username).filter(|u| u.password == password) else {
+        return Err(
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials")
+                .with_message("Incorrect username or password."),
+        );
+    };
+    if !user.mfa {
+        return Ok(mock.start_session(user));
+    }
+    let session = random_token(32);
+    let now = unix_now();
+    {
+        let mut store = mock.store();
+        if store.mfa_sessions.len() > SWEEP_THRESHOLD {
+            store.mfa_sessions.retain(|_, e| e.expires > now);
+        }
+        store.mfa_sessions.insert(
+            session.clone(),
+            MfaEntry {
+                user,
+                expires: now + MFA_SESSION_SECS,
+                attempts: 0,
+            },
+        );
+    }
+    Ok(respond::json(
+        StatusCode::OK,
+        &json!({
+            "ChallengeName": "SOFTWARE_TOKEN_MFA",
+            "Session": session,
+            "ChallengeParameters": {},
+        }),
+    ))
+}
+
+/// `PUT /api/auth/challenge/mfa-token`: answers the MFA challenge of a password sign-in.
+async fn mfa_token(State(mock): State<Mock>, body: Bytes) -> Result<Response, ApiError> {
+    let fields = object_body(
+        &body,
+        "Expected a JSON object with string fields session and code.",
+    )?;
+    let invalid_session = ApiError::new(StatusCode::UNAUTHORIZED, "invalid_session");
+    let session = fields
+        .get("session")
+        .and_then(Value::as_str)
+        .ok_or(invalid_session)?;
+    // A page may send the code as a number.
+    let code = match fields.get("code") {
+        Some(Value::String(code)) => code.trim().to_owned(),
+        Some(Value::Number(code)) => code.to_string(),
+        _ => String::new(),
+    };
+    let now = unix_now();
+    let user = {
+        let mut store = mock.store();
+        let entry = store.mfa_sessions.get_mut(session).ok_or(invalid_session)?;
+        if entry.expires <= now {
+            store.mfa_sessions.remove(session);
+            return Err(invalid_session);
+        }
+        if code != MFA_CODE {
+            entry.attempts += 1;
+            if entry.attempts >= MFA_MAX_ATTEMPTS {
+                store.mfa_sessions.remove(session);
+            }
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_mfa_code"));
+        }
+        let user = entry.user;
+        // Single use.
+        store.mfa_sessions.remove(session);
+        user
+    };
+    Ok(mock.start_session(user))
+}
+
+/// `POST /api/auth/refresh_token`: new access and id tokens for a refresh token. Like the
+/// provider's example answer, no `ExpiresIn` and no `RefreshToken` (it does not rotate).
+async fn refresh_token(State(mock): State<Mock>, body: Bytes) -> Result<Response, ApiError> {
+    if !mock.0.config.refresh_delay.is_zero() {
+        tokio::time::sleep(mock.0.config.refresh_delay).await;
+    }
+    let fields = object_body(&body, "Expected a JSON object with a string field token.")?;
+    let invalid = ApiError::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+    // A missing or null token is just as unusable as an unknown one.
+    let token = fields.get("token").and_then(Value::as_str).ok_or(invalid)?;
+    let now = unix_now();
+    let (user, sid) = {
+        let mut store = mock.store();
+        let entry = store.refresh_tokens.get(token).ok_or(invalid)?;
+        if entry.expires <= now {
+            store.refresh_tokens.remove(token);
+            return Err(invalid);
+        }
+        (entry.user, entry.sid.clone())
+    };
+    let (access, id) = mock.mint(user, &sid);
+    Ok(respond::json(
+        StatusCode::OK,
+        &json!({ "AccessToken": access, "IdToken": id, "TokenType": "Bearer" }),
+    ))
+}
+
+/// Sleeps for `?delay_ms=` (clamped), then checks the caller: the demo timeline uses the delay
+/// to show calls in flight while a token expires.
+async fn protected(mock: &Mock, uri: &Uri, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let delay = delay_ms(uri.query().unwrap_or(""));
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    mock.authorize(headers)
+}
+
+/// `delay_ms` from a query string, clamped to `0..=MAX_DELAY_MS`; anything unparsable is 0.
+fn delay_ms(query: &str) -> u64 {
+    query
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("delay_ms="))
+        .next_back()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(0, |ms| ms.min(MAX_DELAY_MS))
+}
+
+/// `GET /api/me`.
+async fn me(State(mock): State<Mock>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = protected(&mock, &uri, &headers).await?;
+    Ok(respond::json(
+        StatusCode::OK,
+        &json!({
+            "user": caller.user.username,
+            "name": caller.user.name,
+            "partnerId": caller.partner,
+            "partners": caller.user.partners,
+        }),
+    ))
+}
+
+/// `GET /api/orders`: five orders, the same every time for a given partner.
+async fn orders(
+    State(mock): State<Mock>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = protected(&mock, &uri, &headers).await?;
+    Ok(respond::json(
+        StatusCode::OK,
+        &json!({ "partnerId": caller.partner, "orders": orders_for(&caller.partner) }),
+    ))
+}
+
+/// Deterministic demo orders, seeded by a hash of the partner id.
+fn orders_for(partner: &str) -> Vec<Value> {
+    const ITEMS: &[&str] = &[
+        "Widget", "Gizmo", "Sprocket", "Flange", "Gasket", "Bracket", "Hinge", "Spring",
+    ];
+    const STATUSES: &[&str] = &["pending", "paid", "shipped", "delivered"];
+    // FNV-1a, then a tiny LCG: stable across runs and platforms.
+    let mut state = partner.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    let prefix = partner.to_ascii_uppercase();
+    (0..5u64)
+        .map(|i| {
+            let item = ITEMS[(next() % ITEMS.len() as u64) as usize];
+            let cents = 500 + next() % 50_000;
+            let status = STATUSES[(next() % STATUSES.len() as u64) as usize];
+            json!({
+                "id": format!("{prefix}-{}", 1001 + i),
+                "item": item,
+                "total": cents as f64 / 100.0,
+                "status": status,
+            })
+        })
+        .collect()
+}
+
+/// `POST /api/session/revoke`: ends the caller's whole session, its access tokens (even
+/// unexpired ones) and its refresh token.
+async fn revoke_session(
+    State(mock): State<Mock>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = protected(&mock, &uri, &headers).await?;
+    let mut store = mock.store();
+    store.refresh_tokens.retain(|_, e| e.sid != caller.sid);
+    store.revoked_sessions.insert(caller.sid);
+    Ok(respond::no_content())
+}
+
+/// `GET /api/demo-config`: what the example page needs to draw its timeline.
+async fn demo_config(State(mock): State<Mock>) -> Response {
+    let config = &mock.0.config;
+    respond::json(
+        StatusCode::OK,
+        &json!({
+            "tokenLifetimeSec": config.token_lifetime,
+            "refreshDelayMs": u64::try_from(config.refresh_delay.as_millis()).unwrap_or(u64::MAX),
+            "proxy": config.proxy_path,
+        }),
+    )
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it, which only a broken clock is).
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `bytes` random bytes, base64url without padding.
+fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    B64.encode(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delay_is_clamped_and_tolerant() {
+        assert_eq!(delay_ms(""), 0);
+        assert_eq!(delay_ms("delay_ms=250"), 250);
+        assert_eq!(delay_ms("a=1&delay_ms=99999"), MAX_DELAY_MS);
+        assert_eq!(delay_ms("delay_ms=-5"), 0);
+        assert_eq!(delay_ms("delay_ms=abc"), 0);
+    }
+
+    #[test]
+    fn orders_are_deterministic_per_partner() {
+        assert_eq!(orders_for("acme-eu"), orders_for("acme-eu"));
+        assert_ne!(orders_for("acme-eu"), orders_for("acme-us"));
+        assert_eq!(orders_for("acme-eu").len(), 5);
+    }
+}

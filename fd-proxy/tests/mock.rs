@@ -1,0 +1,461 @@
+//! The mock partner API under /api.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine as _};
+use common::{alice, bob, get, get_as, jwt_claims, post, send, Reply, Server};
+use hmac::{Hmac, Mac};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+fn assert_json_headers(reply: &Reply) {
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/json"),
+        "{reply:?}"
+    );
+    assert_eq!(reply.header("cache-control"), Some("no-store"), "{reply:?}");
+}
+
+fn str_field<'a>(value: &'a Value, name: &str) -> &'a str {
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} missing in {value}"))
+}
+
+#[tokio::test]
+async fn alice_signs_in_with_cognito_shaped_tokens() {
+    let server = Server::start(&["--mock-api", "--token-lifetime", "120"]);
+    let reply = post(&server.url("/api/auth"), &[], &alice()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_json_headers(&reply);
+    let body = reply.json();
+    assert_eq!(body["ExpiresIn"], 120);
+    assert_eq!(body["TokenType"], "Bearer");
+    assert!(str_field(&body, "RefreshToken").starts_with("rt."));
+    let access = jwt_claims(str_field(&body, "AccessToken"));
+    assert_eq!(access["sub"], "alice");
+    assert_eq!(access["token_use"], "access");
+    assert_eq!(access["iss"], "fd-proxy-mock");
+    assert!(access["sid"].is_string() && access["jti"].is_string());
+    let lifetime = access["exp"].as_u64().expect("exp") - access["iat"].as_u64().expect("iat");
+    assert_eq!(lifetime, 120);
+    let id = jwt_claims(str_field(&body, "IdToken"));
+    assert_eq!(id["token_use"], "id");
+    assert_eq!(id["name"], "Alice Liddell");
+    assert_eq!(
+        id["exp"].as_u64().expect("exp") - id["iat"].as_u64().expect("iat"),
+        120
+    );
+
+    let wrong = post(
+        &server.url("/api/auth"),
+        &[],
+        &json!({"username": "alice", "password": "nope"}),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_json_headers(&wrong);
+    assert_eq!(
+        wrong.json(),
+        json!({"error": "invalid_credentials", "message": "Incorrect username or password."})
+    );
+    let unknown = post(
+        &server.url("/api/auth"),
+        &[],
+        &json!({"username": "eve", "password": "x"}),
+    )
+    .await;
+    assert_eq!(unknown.error(), "invalid_credentials");
+
+    for bad in ["not json", "[1,2]", r#"{"username": "alice"}"#] {
+        let reply = client_post_raw(&server.url("/api/auth"), bad).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(reply.error(), "bad_request");
+    }
+
+    let config = get(&server.url("/api/demo-config"), &[]).await;
+    assert_json_headers(&config);
+    assert_eq!(
+        config.json(),
+        json!({"tokenLifetimeSec": 120, "refreshDelayMs": 0, "proxy": "/proxy"})
+    );
+}
+
+async fn client_post_raw(url: &str, body: &str) -> Reply {
+    let response = common::client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("sent");
+    Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        text: response.text().await.expect("body"),
+    }
+}
+
+#[tokio::test]
+async fn bob_needs_the_mfa_code_and_the_session_is_single_use() {
+    let server = Server::start(&["--mock-api"]);
+    let challenge = post(&server.url("/api/auth"), &[], &bob()).await;
+    assert_eq!(challenge.status, StatusCode::OK);
+    let body = challenge.json();
+    assert_eq!(body["ChallengeName"], "SOFTWARE_TOKEN_MFA");
+    assert_eq!(body["ChallengeParameters"], json!({}));
+    assert!(body.get("AccessToken").is_none());
+    let session = str_field(&body, "Session").to_owned();
+    let mfa = server.url("/api/auth/challenge/mfa-token");
+
+    let wrong = send(
+        Method::PUT,
+        &mfa,
+        &[],
+        Some(&json!({"session": session, "code": "000000"})),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.error(), "invalid_mfa_code");
+
+    let right = send(
+        Method::PUT,
+        &mfa,
+        &[],
+        Some(&json!({"code": "123456", "session": session})),
+    )
+    .await;
+    assert_eq!(right.status, StatusCode::OK);
+    assert_json_headers(&right);
+    let tokens = right.json();
+    assert_eq!(tokens["TokenType"], "Bearer");
+    assert_eq!(tokens["ExpiresIn"], 3600);
+    assert!(str_field(&tokens, "RefreshToken").starts_with("rt."));
+    assert_eq!(jwt_claims(str_field(&tokens, "AccessToken"))["sub"], "bob");
+    let me = get_as(
+        &server.url("/api/me"),
+        str_field(&tokens, "AccessToken"),
+        "builders-uk",
+    )
+    .await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(
+        me.json(),
+        json!({"user": "bob", "name": "Bob the Builder", "partnerId": "builders-uk", "partners": ["builders-uk"]})
+    );
+
+    let reused = send(
+        Method::PUT,
+        &mfa,
+        &[],
+        Some(&json!({"session": session, "code": "123456"})),
+    )
+    .await;
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reused.error(), "invalid_session");
+    let unknown = send(
+        Method::PUT,
+        &mfa,
+        &[],
+        Some(&json!({"session": "made-up", "code": "123456"})),
+    )
+    .await;
+    assert_eq!(unknown.error(), "invalid_session");
+}
+
+#[tokio::test]
+async fn refresh_gives_a_new_working_access_token_only() {
+    let server = Server::start(&["--mock-api", "--refresh-delay-ms", "300"]);
+    let tokens = post(&server.url("/api/auth"), &[], &alice()).await.json();
+    let refresh_token = str_field(&tokens, "RefreshToken");
+    let started = Instant::now();
+    let reply = post(
+        &server.url("/api/auth/refresh_token"),
+        &[],
+        &json!({"token": refresh_token, "device_key": null, "device_group_key": null}),
+    )
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "refresh delay applied"
+    );
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_json_headers(&reply);
+    let body = reply.json();
+    assert!(body.get("ExpiresIn").is_none(), "{body}");
+    assert!(body.get("RefreshToken").is_none(), "{body}");
+    assert_eq!(body["TokenType"], "Bearer");
+    let access = str_field(&body, "AccessToken");
+    assert_ne!(access, str_field(&tokens, "AccessToken"));
+    assert_eq!(
+        jwt_claims(access)["sid"],
+        jwt_claims(str_field(&tokens, "AccessToken"))["sid"]
+    );
+    assert_eq!(jwt_claims(str_field(&body, "IdToken"))["token_use"], "id");
+    let me = get_as(&server.url("/api/me"), access, "acme-eu").await;
+    assert_eq!(me.status, StatusCode::OK);
+
+    for bad in [
+        json!({"token": "rt.unknown"}),
+        json!({"token": null}),
+        json!({}),
+    ] {
+        let reply = post(&server.url("/api/auth/refresh_token"), &[], &bad).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{bad}");
+        assert_eq!(reply.error(), "invalid_refresh_token");
+    }
+}
+
+#[tokio::test]
+async fn protected_endpoints_check_token_and_partner() {
+    let server = Server::start(&["--mock-api"]);
+    let tokens = post(&server.url("/api/auth"), &[], &alice()).await.json();
+    let access = str_field(&tokens, "AccessToken").to_owned();
+
+    let me = get_as(&server.url("/api/me"), &access, "acme-eu").await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_json_headers(&me);
+    assert_eq!(
+        me.json(),
+        json!({"user": "alice", "name": "Alice Liddell", "partnerId": "acme-eu", "partners": ["acme-eu", "acme-us"]})
+    );
+
+    let orders = get_as(&server.url("/api/orders"), &access, "acme-us").await;
+    assert_eq!(orders.status, StatusCode::OK);
+    let body = orders.json();
+    assert_eq!(body["partnerId"], "acme-us");
+    let list = body["orders"].as_array().expect("orders");
+    assert_eq!(list.len(), 5);
+    for order in list {
+        for field in ["id", "item", "total", "status"] {
+            assert!(order.get(field).is_some(), "{field} in {order}");
+        }
+    }
+    let again = get_as(&server.url("/api/orders"), &access, "acme-us")
+        .await
+        .json();
+    assert_eq!(again, body, "deterministic per partner");
+    let other = get_as(&server.url("/api/orders"), &access, "acme-eu")
+        .await
+        .json();
+    assert_ne!(other["orders"], body["orders"]);
+
+    let bearer = format!("Bearer {access}");
+    let missing = get(&server.url("/api/me"), &[("authorization", &bearer)]).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(missing.error(), "missing_partner_id");
+    let foreign = get_as(&server.url("/api/me"), &access, "builders-uk").await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+    assert_eq!(foreign.error(), "partner_not_allowed");
+
+    let no_token = get(
+        &server.url("/api/me"),
+        &[("x-preferred-partner-id", "acme-eu")],
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(no_token.error(), "invalid_token");
+
+    let (header, payload) = {
+        let mut parts = access.split('.');
+        (
+            parts.next().expect("h").to_owned(),
+            parts.next().expect("p").to_owned(),
+        )
+    };
+    let mut other_key = Hmac::<Sha256>::new_from_slice(b"some other secret").expect("hmac");
+    other_key.update(format!("{header}.{payload}").as_bytes());
+    let resigned = format!(
+        "{header}.{payload}.{}",
+        B64.encode(other_key.finalize().into_bytes())
+    );
+    let alg_none = format!("{}.{payload}.", B64.encode(r#"{"alg":"none","typ":"JWT"}"#));
+    let mut claims = jwt_claims(&access);
+    claims["sub"] = json!("bob");
+    let tampered = format!(
+        "{header}.{}.{}",
+        B64.encode(claims.to_string()),
+        access.rsplit('.').next().expect("sig")
+    );
+    let id_token = str_field(&tokens, "IdToken").to_owned();
+    for (what, token) in [
+        ("garbage", "garbage".to_owned()),
+        ("re-signed with another key", resigned),
+        ("alg none", alg_none),
+        ("tampered claims", tampered),
+        ("id token", id_token),
+    ] {
+        let reply = get_as(&server.url("/api/me"), &token, "acme-eu").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}");
+        assert_json_headers(&reply);
+        assert_eq!(reply.error(), "invalid_token", "{what}");
+    }
+
+    let unknown = get(&server.url("/api/nope"), &[]).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_json_headers(&unknown);
+}
+
+#[tokio::test]
+async fn delay_ms_delays_the_answer() {
+    let server = Server::start(&["--mock-api"]);
+    let tokens = post(&server.url("/api/auth"), &[], &alice()).await.json();
+    let access = str_field(&tokens, "AccessToken");
+    let started = Instant::now();
+    let reply = get_as(&server.url("/api/me?delay_ms=400"), access, "acme-eu").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    // Clamped, and the sleep comes before the auth check.
+    let started = Instant::now();
+    let reply = get(&server.url("/api/orders?delay_ms=300"), &[]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn expired_tokens_are_told_apart() {
+    let server = Server::start(&["--mock-api", "--token-lifetime", "1"]);
+    let tokens = post(&server.url("/api/auth"), &[], &alice()).await.json();
+    // exp = iat + 1 in whole seconds: 1.2 s later it is past for sure.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let reply = get_as(
+        &server.url("/api/me"),
+        str_field(&tokens, "AccessToken"),
+        "acme-eu",
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.error(), "token_expired");
+    // The refresh token outlives it.
+    let refreshed = post(
+        &server.url("/api/auth/refresh_token"),
+        &[],
+        &json!({"token": str_field(&tokens, "RefreshToken")}),
+    )
+    .await;
+    assert_eq!(refreshed.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn revoking_the_session_kills_its_tokens() {
+    let server = Server::start(&["--mock-api"]);
+    let tokens = post(&server.url("/api/auth"), &[], &alice()).await.json();
+    let access = str_field(&tokens, "AccessToken");
+    let second = post(
+        &server.url("/api/auth/refresh_token"),
+        &[],
+        &json!({"token": str_field(&tokens, "RefreshToken")}),
+    )
+    .await
+    .json();
+    let other_session = post(&server.url("/api/auth"), &[], &alice()).await.json();
+
+    let bearer = format!("Bearer {access}");
+    let revoke = send(
+        Method::POST,
+        &server.url("/api/session/revoke"),
+        &[
+            ("authorization", &bearer),
+            ("x-preferred-partner-id", "acme-eu"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(revoke.status, StatusCode::NO_CONTENT);
+
+    for token in [access, str_field(&second, "AccessToken")] {
+        let reply = get_as(&server.url("/api/me"), token, "acme-eu").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.error(), "token_revoked");
+    }
+    let refresh = post(
+        &server.url("/api/auth/refresh_token"),
+        &[],
+        &json!({"token": str_field(&tokens, "RefreshToken")}),
+    )
+    .await;
+    assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refresh.error(), "invalid_refresh_token");
+
+    // Another session of the same user is untouched.
+    let reply = get_as(
+        &server.url("/api/me"),
+        str_field(&other_session, "AccessToken"),
+        "acme-eu",
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn cors_lets_other_origins_call_with_a_token() {
+    let server = Server::start(&["--mock-api"]);
+    let preflight = send(
+        Method::OPTIONS,
+        &server.url("/api/me"),
+        &[
+            ("origin", "http://elsewhere.example"),
+            ("access-control-request-method", "GET"),
+            (
+                "access-control-request-headers",
+                "authorization,x-preferred-partner-id",
+            ),
+        ],
+        None,
+    )
+    .await;
+    assert!(preflight.status.is_success(), "{preflight:?}");
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("http://elsewhere.example")
+    );
+    let allowed = preflight
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    for name in [
+        "authorization",
+        "content-type",
+        "x-preferred-partner-id",
+        "x-requested-with",
+    ] {
+        assert!(allowed.contains(name), "{name} in {allowed}");
+    }
+    let methods = preflight
+        .header("access-control-allow-methods")
+        .unwrap_or_default();
+    for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+        assert!(methods.contains(method), "{method} in {methods}");
+    }
+    assert_eq!(preflight.header("access-control-max-age"), Some("600"));
+
+    // With an allow-list, other origins get no CORS grant.
+    let server = Server::start(&["--mock-api", "--allowed-origin", "http://app.example:3000"]);
+    let ask = |origin: &'static str| {
+        let url = server.url("/api/me");
+        async move {
+            send(
+                Method::OPTIONS,
+                &url,
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "GET"),
+                    ("access-control-request-headers", "authorization"),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let listed = ask("http://app.example:3000").await;
+    assert_eq!(
+        listed.header("access-control-allow-origin"),
+        Some("http://app.example:3000")
+    );
+    let other = ask("http://elsewhere.example").await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+}
