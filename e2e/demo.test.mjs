@@ -1,0 +1,265 @@
+// The example page that `npm start` serves (www/, built with Vite, on fd-proxy's mock API and
+// refresh-token proxy), driven as a person would in headless Chromium: sign-in, MFA, one refresh for
+// a burst of 20 calls, a revoked session sent back to /login, and cookie mode's HttpOnly refresh
+// token. Saves screenshots of the dashboard (laptop and phone) and of the timeline in
+// e2e/screenshots/. FD_DEMO_ORIGIN=http://127.0.0.1:8080 tests a server that is already running.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { ROOT, explain, freePort, launchBrowser, newPage, startChild, waitForUrl } from "./lib.mjs";
+
+const SHOTS = join(ROOT, "e2e", "screenshots");
+const LAPTOP = { width: 1280, height: 900 };
+const PHONE = { width: 390, height: 844 };
+/** Past the demo's "refresh due" point: tokens live 120 s and a refresh is due 30 s after each. */
+const PAST_THRESHOLD_MS = 35_000;
+
+let origin;
+let server;
+let browser;
+
+before(async () => {
+  if (process.env.FD_DEMO_ORIGIN) {
+    origin = process.env.FD_DEMO_ORIGIN.replace(/\/$/, "");
+  } else {
+    const port = await freePort();
+    server = startChild("node", ["scripts/start.mjs"], { env: { PORT: String(port) } });
+    origin = `http://127.0.0.1:${port}`;
+  }
+  await waitForUrl(`${origin}/`, { timeoutMs: 600_000, child: server }); // the first build is slow
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A fresh context on the page at `path`, once the page has configured fd-fetch and rendered. */
+async function open(t, { clock = false, path = "/" } = {}) {
+  const { context, page } = await newPage(browser, { clock });
+  t.after(() => context.close());
+  await page.setViewportSize(LAPTOP);
+  page.seen = []; // every request the page made: { method, url, request }
+  page.on("request", (request) => page.seen.push({ method: request.method(), url: request.url(), request }));
+  await page.goto(origin + path);
+  await ready(page);
+  return { context, page };
+}
+
+async function ready(page) {
+  await page.waitForSelector("body[data-ready='1']", { timeout: 20_000 }).catch((e) => {
+    throw new Error(`the page did not start: ${e.message}${explain(page)}`);
+  });
+}
+
+const pathOf = (url) => new URL(url).pathname;
+const requestsTo = (page, method, path) => page.seen.filter((r) => r.method === method && pathOf(r.url) === path);
+const session = (page) => page.evaluate(() => JSON.parse(localStorage.getItem("fd.session") ?? "null"));
+
+async function signIn(page, username, password, { partner } = {}) {
+  await page.fill("#login-form [name=username]", username);
+  await page.fill("#login-form [name=password]", password);
+  if (partner) await page.fill("#login-form [name=partner]", partner);
+  await page.click("#login-submit");
+}
+
+async function signInAlice(page) {
+  await signIn(page, "alice", "wonderland");
+  await page.waitForSelector("#dashboard:not([hidden])", { timeout: 10_000 }).catch((e) => {
+    throw new Error(`no dashboard after sign-in: ${e.message}${explain(page)}`);
+  });
+  // The dashboard asks GET /me for the user's name: wait for it, so later counts start clean.
+  await page.waitForFunction(() => document.querySelector("#session-user").textContent.includes("alice"));
+}
+
+test("memory mode: alice signs in, sees her partner and GET /me; only the access token is stored", async (t) => {
+  const { page } = await open(t);
+  assert.equal(pathOf(page.url()), "/login", "signed out, / sends you to /login");
+  await page.fill("#login-form [name=username]", "alice");
+  assert.equal(await page.inputValue("#login-form [name=partner]"), "acme-eu", "alice's default partner");
+  assert.equal(await page.getAttribute("#mode-memory", "aria-pressed"), "true");
+
+  await signInAlice(page);
+  assert.equal(pathOf(page.url()), "/");
+  assert.equal(await page.textContent("#session-partner"), "acme-eu");
+  assert.match(await page.textContent("#session-user"), /alice/);
+  assert.equal(requestsTo(page, "POST", "/api/auth").length, 1, "memory mode signs in at the API directly");
+
+  await page.click("#call-me");
+  await page.waitForFunction(() => document.querySelector("#result pre")?.textContent.includes('"alice"'));
+  const shown = JSON.parse(await page.textContent("#result pre"));
+  assert.equal(shown.user, "alice");
+
+  const saved = await session(page);
+  assert.deepEqual(Object.keys(saved).sort(), ["accessToken", "expiresAt", "partnerId"]);
+  assert.equal(saved.partnerId, "acme-eu");
+  const me = requestsTo(page, "GET", "/api/me").at(-1).request;
+  const headers = await me.allHeaders();
+  assert.equal(headers.authorization, `Bearer ${saved.accessToken}`);
+  assert.equal(headers["x-preferred-partner-id"], "acme-eu");
+
+  // Back goes to /login, which a signed-in user skips; a reload keeps the session (memory mode).
+  await page.goBack();
+  await page.waitForFunction(() => location.pathname === "/" && !document.querySelector("#dashboard").hidden);
+  await page.reload();
+  await ready(page);
+  assert.equal(pathOf(page.url()), "/");
+  await page.waitForSelector("#dashboard:not([hidden])");
+  assert.equal(await page.textContent("#session-partner"), "acme-eu");
+});
+
+test("MFA: bob gets the code step, a wrong code is refused with mfa_failed, 123456 signs him in", async (t) => {
+  const { page } = await open(t, { path: "/login" });
+  await page.fill("#login-form [name=username]", "bob");
+  assert.equal(await page.inputValue("#login-form [name=partner]"), "builders-uk", "bob's default partner");
+  await page.fill("#login-form [name=password]", "builder");
+  await page.click("#login-submit");
+  await page.waitForSelector("#mfa-form:not([hidden])");
+  assert.equal(await page.isVisible("#login-form"), false);
+
+  await page.fill("#mfa-form [name=code]", "000000");
+  await page.click("#mfa-submit");
+  await page.waitForSelector("#login-error:not([hidden])");
+  assert.match(await page.textContent("#login-error"), /mfa_failed/, explain(page));
+  assert.equal(await session(page), null);
+
+  await page.fill("#mfa-form [name=code]", "123456");
+  await page.click("#mfa-submit");
+  await page.waitForSelector("#dashboard:not([hidden])");
+  assert.equal(await page.textContent("#session-partner"), "builders-uk");
+  assert.equal(pathOf(page.url()), "/");
+  const mfa = requestsTo(page, "PUT", "/api/auth/challenge/mfa-token");
+  assert.equal(mfa.length, 2);
+  assert.deepEqual(Object.keys(JSON.parse(mfa[1].request.postData())).sort(), ["code", "session"]);
+});
+
+test("a wrong password shows sign_in_failed and stays on /login", async (t) => {
+  const { page } = await open(t, { path: "/login" });
+  await signIn(page, "alice", "nope");
+  await page.waitForSelector("#login-error:not([hidden])");
+  const text = await page.textContent("#login-error");
+  assert.match(text, /sign_in_failed/);
+  assert.match(text, /401/);
+  assert.equal(pathOf(page.url()), "/login");
+});
+
+test("20 concurrent requests past the threshold share ONE refresh; screenshots", async (t) => {
+  const { page } = await open(t, { clock: true });
+  await signInAlice(page);
+  const before = (await session(page)).accessToken;
+
+  await page.clock.fastForward(PAST_THRESHOLD_MS);
+  await page.waitForFunction(() => document.querySelector("#session-refresh-in").textContent.includes("due now"));
+  page.seen.length = 0;
+  await page.click("#burst");
+  await page.waitForSelector("#timeline-caption:not([hidden])", { timeout: 15_000 });
+
+  const refreshes = page.seen.filter((r) => pathOf(r.url).endsWith("/auth/refresh_token"));
+  assert.equal(refreshes.length, 1, `one refresh for 20 calls${explain(page)}`);
+  assert.equal(pathOf(refreshes[0].url), "/api/auth/refresh_token");
+  const refreshed = (await session(page)).accessToken;
+  assert.notEqual(refreshed, before, "the refresh replaced the access token");
+
+  const orders = requestsTo(page, "GET", "/api/orders");
+  assert.equal(orders.length, 20);
+  for (const { request } of orders) {
+    const headers = await request.allHeaders();
+    assert.equal(headers.authorization, `Bearer ${refreshed}`, "every call went out with the refreshed token");
+    assert.equal(headers["x-preferred-partner-id"], "acme-eu");
+  }
+
+  assert.equal(await page.locator('#timeline [data-row="refresh"]').count(), 1);
+  assert.equal(await page.locator('#timeline [data-row="call"]').count(), 20);
+  assert.match(await page.textContent("#timeline-caption"), /20 requests, 1 refresh shared by all/);
+  assert.equal(await page.textContent("#refresh-count"), "1");
+  assert.match(await page.textContent("#session-refresh-in"), /^\d+:\d\d$/, "the next refresh is due again later");
+
+  await mkdir(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, "dashboard.png"), fullPage: true });
+  await page.locator("#timeline-card").screenshot({ path: join(SHOTS, "timeline.png") });
+  await page.setViewportSize(PHONE);
+  await page.screenshot({ path: join(SHOTS, "dashboard-phone.png"), fullPage: true });
+});
+
+test("a revoked session: the next call's 401 clears it and fd-fetch sends the user to /login", async (t) => {
+  const { page } = await open(t);
+  await signInAlice(page);
+  const statuses = [];
+  page.on("response", (r) => statuses.push(`${r.request().method()} ${pathOf(r.url())} ${r.status()}`));
+
+  await page.click("#revoke");
+  await page.waitForURL(`${origin}/login`);
+  await ready(page);
+  await page.waitForSelector("#login-notice", { state: "visible" });
+  assert.match(await page.textContent("#login-notice"), /Your session ended — sign in again/);
+  assert.equal(await session(page), null);
+  assert.ok(statuses.includes("POST /api/session/revoke 204"), statuses.join(", "));
+  assert.ok(statuses.includes("GET /api/me 401"), statuses.join(", "));
+
+  // Signing in again clears the notice; a manual sign-out does not show it.
+  await signInAlice(page);
+  await page.click("#sign-out");
+  await page.waitForURL(`${origin}/login`);
+  assert.equal(await page.isVisible("#login-notice"), false);
+  assert.equal(await session(page), null);
+});
+
+test("cookie mode: sign-in through /proxy, the refresh token only in an HttpOnly cookie, refresh and logout through the proxy", async (t) => {
+  const { context, page } = await open(t, { clock: true });
+  await page.click("#mode-cookie");
+  await page.waitForSelector("#mode-cookie[aria-pressed='true']");
+  assert.equal(await page.evaluate(() => localStorage.getItem("fd-demo.mode")), "cookie");
+
+  await signInAlice(page);
+  assert.equal(requestsTo(page, "POST", "/proxy/auth").length, 1, "the sign-in went to the proxy");
+  assert.equal(requestsTo(page, "POST", "/api/auth").length, 0);
+
+  const cookie = (await context.cookies()).find((c) => c.name === "fd_refresh");
+  assert.ok(cookie, "the proxy set fd_refresh");
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.sameSite, "Strict");
+  assert.equal(cookie.path, "/proxy/auth");
+
+  const visible = await page.evaluate(async () => {
+    const dump = (s) => Object.fromEntries(Array.from({ length: s.length }, (_, i) => [s.key(i), s.getItem(s.key(i))]));
+    return {
+      cookie: document.cookie,
+      local: dump(localStorage),
+      session: dump(sessionStorage),
+      idb: (await indexedDB.databases()).map((d) => d.name),
+    };
+  });
+  assert.ok(!visible.cookie.includes("fd_refresh"), "document.cookie cannot see it");
+  for (const [where, store] of [["localStorage", visible.local], ["sessionStorage", visible.session]]) {
+    for (const [key, value] of Object.entries(store)) {
+      assert.ok(key === "fd.session" || key.startsWith("fd-demo."), `unexpected ${where} key ${key}`);
+      assert.ok(!value.includes("rt."), `${where}.${key} holds a refresh token`);
+    }
+  }
+  assert.deepEqual(Object.keys(JSON.parse(visible.local["fd.session"])).sort(), ["accessToken", "expiresAt", "partnerId"]);
+  assert.deepEqual(visible.idb, []);
+
+  const before = (await session(page)).accessToken;
+  await page.clock.fastForward(PAST_THRESHOLD_MS);
+  page.seen.length = 0;
+  const refreshAnswer = page.waitForResponse((r) => pathOf(r.url()) === "/proxy/auth/refresh_token");
+  await page.click("#call-me");
+  const refresh = await refreshAnswer;
+  assert.equal(refresh.status(), 200, "the proxy refreshed from its cookie");
+  assert.equal(refresh.request().postDataJSON().token, null, "the page sends no refresh token");
+  await page.waitForFunction(() => document.querySelector("#result pre")?.textContent.includes('"alice"'));
+  const after = (await session(page)).accessToken;
+  assert.notEqual(after, before, "a new access token");
+  assert.equal(requestsTo(page, "POST", "/api/auth/refresh_token").length, 0);
+  const me = requestsTo(page, "GET", "/api/me").at(-1).request;
+  assert.equal((await me.allHeaders()).authorization, `Bearer ${after}`);
+
+  const logout = page.waitForResponse((r) => pathOf(r.url()) === "/proxy/auth/logout");
+  await page.click("#sign-out");
+  assert.equal((await logout).request().method(), "POST");
+  await page.waitForURL(`${origin}/login`);
+  assert.equal(await session(page), null);
+  assert.equal((await context.cookies()).find((c) => c.name === "fd_refresh"), undefined, "the proxy dropped its cookie");
+});
