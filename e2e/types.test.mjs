@@ -1,6 +1,7 @@
 // The TypeScript types: types-test/usage.ts (every export, with the contract's signatures, and
 // `@ts-expect-error` lines that must stay errors) type-checks strictly, against pkg/ and against the
-// packed package installed from its tarball (resolved through its exports map).
+// packed package installed from its tarball (resolved through its exports map). The example page
+// (www/, strict TypeScript) type-checks against the package as its users' code would.
 import assert from "node:assert/strict";
 import { copyFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -12,6 +13,11 @@ const explainTsc = ({ code, out }) => `tsc exited with ${code}:\n${out}`;
 
 test("tsc -p types-test (strict, paths to pkg/index.d.ts) passes", async () => {
   const r = await tsc(["-p", "types-test"]);
+  assert.equal(r.code, 0, explainTsc(r));
+});
+
+test("tsc -p www: the example page type-checks strictly against the package", async () => {
+  const r = await tsc(["-p", "www"]);
   assert.equal(r.code, 0, explainTsc(r));
 });
 

@@ -1,26 +1,45 @@
-// npm start: builds the package and serves the example page (www/) with the mock partner API, at
-// http://127.0.0.1:8080 (PORT overrides). Tokens live 120 s so that refreshes can be watched.
-import { cpSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+// npm start: builds everything and serves the example page with the mock partner API and the
+// refresh-token proxy, from a fresh machine. One process serves it all at http://127.0.0.1:8080
+// (PORT overrides): fd-proxy with --mock-api (/api), its proxy (/proxy) and the built page (/).
+// Tokens live 120 s so that refreshes can be watched.
+import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { build } from "./build.mjs";
-import { ROOT, startServer } from "../e2e/lib.mjs";
 
-build();
-const served = join(ROOT, "www", "pkg");
-mkdirSync(served, { recursive: true });
-for (const f of ["index.js", "support.js", "fd_fetch.js", "fd_fetch_wasm.js"]) cpSync(join(ROOT, "pkg", f), join(served, f));
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: "inherit" });
 
-const port = Number(process.env.PORT ?? 8080);
-const server = await startServer({ staticDir: join(ROOT, "www"), tokenLifetimeSec: 120, port });
-console.log(`
-fd-fetch example:  ${server.origin}/
-mock partner API:  ${server.api}  (tokens live 120 s; the page refreshes them under 60 s)
-demo user:         alice / wonderland
-Ctrl-C stops it.
-`);
-const stop = async () => {
-  await server.close();
-  process.exit(0);
-};
-process.on("SIGINT", stop);
-process.on("SIGTERM", stop);
+/** Token lifetime of the demo, in seconds; the page reads it from /api/demo-config. */
+const TOKEN_LIFETIME_SEC = 120;
+/** How long the mock takes to answer a refresh, so that the page's timeline can show it. */
+const REFRESH_DELAY_MS = 300;
+
+build({ quiet: true }); // pkg/, which www/ imports as "fd-fetch" (node_modules/fd-fetch → pkg/)
+run("node", [join(root, "node_modules/vite/bin/vite.js"), "build", "www", "--logLevel", "warn"]);
+run("cargo", ["build", "--quiet", "-p", "fd-proxy"]);
+
+// The proxy's cookie key. A development key, made once per checkout and kept out of git (target/).
+const keyFile = join(root, "target", "fd-proxy-dev.key");
+if (!existsSync(keyFile)) {
+  mkdirSync(dirname(keyFile), { recursive: true });
+  writeFileSync(keyFile, randomBytes(64).toString("base64"), { mode: 0o600 });
+}
+
+const port = process.env.PORT ?? "8080";
+const server = spawn(
+  join(root, "target", "debug", "fd-proxy"),
+  [
+    "--listen", `127.0.0.1:${port}`,
+    "--mock-api",
+    "--static-dir", join(root, "www", "dist"),
+    "--token-lifetime", String(TOKEN_LIFETIME_SEC),
+    "--refresh-delay-ms", String(REFRESH_DELAY_MS),
+    "--cookie-key-file", keyFile,
+  ],
+  { cwd: root, stdio: "inherit" },
+);
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.kill(signal));
+server.on("exit", (code, signal) => process.exit(code ?? (signal ? 0 : 1)));

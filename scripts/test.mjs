@@ -1,7 +1,9 @@
 // npm test: every test, from a fresh machine. Installs what is missing (scripts/setup.sh --test),
-// then runs, in order of speed: native unit tests, the wasm-bindgen-test suites in headless
-// Chromium, the package build (with its size budget), and the Playwright/tsc tests of the packed
-// package. Ends with one line counting every test of every runner.
+// then runs, in order of speed: native unit tests, the fd-proxy server's integration tests (against
+// the real listening binary), the wasm-bindgen-test suites in headless Chromium, the package build
+// (with its size budget), and the Playwright/tsc tests: the packed package in every kind of
+// project, and the example page that `npm start` serves. Ends with one line counting every test of
+// every runner.
 import { spawn, execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -46,9 +48,10 @@ execFileSync("bash", ["scripts/setup.sh", "--test"], { cwd: root, stdio: "inheri
 const results = [];
 const steps = [
   ["native unit tests", "cargo", ["test", "--lib"]],
+  ["fd-proxy: mock API and refresh-token proxy", "cargo", ["test", "-p", "fd-proxy"]],
   ["browser tests (headless Chromium)", "cargo", ["test", "--target", "wasm32-unknown-unknown", "--tests"]],
   ["package build and size budget", "node", ["scripts/build.mjs"]],
-  ["packed package: page, Vite, webpack, Node, tsc", "node", ["--test", "--test-concurrency=1", "e2e/"]],
+  ["Playwright/tsc: packed package (page, Vite, webpack, Node, types), npm start's demo", "node", ["--test", "--test-concurrency=1", "e2e/"]],
 ];
 for (const [label, cmd, args] of steps) {
   const r = await run(label, cmd, args);
