@@ -522,3 +522,29 @@ export async function checkBundledApp(browser, api, url, pageOrigin, partner) {
     await context.close();
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// fd-proxy, the Rust server (mock partner API + refresh-token proxy)
+
+export const FD_PROXY = join(ROOT, "target", "debug", "fd-proxy");
+
+/**
+ * Builds (if needed) and starts `fd-proxy --listen 127.0.0.1:0 …args` with a throwaway cookie key.
+ * Resolves once it printed its address, with `{ origin, api, proxy, output(), stop() }`.
+ */
+export async function startFdProxy(args) {
+  await run("cargo", ["build", "--quiet", "-p", "fd-proxy"], { timeoutMs: 600_000 });
+  const server = startChild(FD_PROXY, ["--listen", "127.0.0.1:0", ...args], {
+    env: { FD_PROXY_COOKIE_KEY: randomBytes(64).toString("base64") },
+  });
+  const deadline = Date.now() + 20_000;
+  let origin;
+  while (!(origin = server.stdout().match(/^fd-proxy listening on (http:\/\/\S+)$/m)?.[1])) {
+    if (Date.now() > deadline || server.child.exitCode !== null) {
+      await server.stop();
+      throw new Error(`fd-proxy did not start:\n${server.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { origin, api: `${origin}/api`, proxy: `${origin}/proxy`, output: server.output, stop: server.stop };
+}
