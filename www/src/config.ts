@@ -32,11 +32,13 @@ export async function loadDemoConfig(): Promise<DemoConfig> {
 }
 
 /**
- * Short demo tokens get a refresh due 30 s after each new token, so that it can be watched;
- * real-length tokens (10 minutes and more) use the production threshold.
+ * Short demo tokens get a refresh due 30 s after each new token (half-way through, for tokens under
+ * a minute), so that it can be watched; real-length tokens (10 minutes and more) use the production
+ * threshold.
  */
 export function refreshThresholdMs(demo: DemoConfig): number {
-  return demo.tokenLifetimeSec < 600 ? (demo.tokenLifetimeSec - 30) * 1000 : PRODUCTION_THRESHOLD_MS;
+  const lifetime = demo.tokenLifetimeSec;
+  return lifetime < 600 ? Math.round(Math.max(lifetime - 30, lifetime / 2) * 1000) : PRODUCTION_THRESHOLD_MS;
 }
 
 export function savedMode(demo: DemoConfig): Mode {
