@@ -29,19 +29,20 @@ impl Signer {
         Signer { key }
     }
 
-    fn mac(&self) -> HmacSha256 {
-        <HmacSha256 as KeyInit>::new(&self.key)
+    /// The MAC over `header.payload`, the signing input of a JWT.
+    fn mac(&self, header: &str, payload: &str) -> HmacSha256 {
+        let mut mac = <HmacSha256 as KeyInit>::new(&self.key);
+        mac.update(header.as_bytes());
+        mac.update(b".");
+        mac.update(payload.as_bytes());
+        mac
     }
 
     /// `header.payload.signature` for these claims.
     pub fn sign(&self, claims: &Value) -> String {
         let header = B64.encode(HEADER);
         let payload = B64.encode(serde_json::to_vec(claims).unwrap_or_default());
-        let mut mac = self.mac();
-        mac.update(header.as_bytes());
-        mac.update(b".");
-        mac.update(payload.as_bytes());
-        let signature = B64.encode(mac.finalize().into_bytes());
+        let signature = B64.encode(self.mac(&header, &payload).finalize().into_bytes());
         format!("{header}.{payload}.{signature}")
     }
 
@@ -58,12 +59,8 @@ impl Signer {
             return None;
         }
         let signature = B64.decode(signature).ok()?;
-        let mut mac = self.mac();
-        mac.update(header.as_bytes());
-        mac.update(b".");
-        mac.update(payload.as_bytes());
         // Constant-time comparison.
-        mac.verify_slice(&signature).ok()?;
+        self.mac(header, payload).verify_slice(&signature).ok()?;
         match serde_json::from_slice(&B64.decode(payload).ok()?).ok()? {
             Value::Object(claims) => Some(claims),
             _ => None,

@@ -132,6 +132,16 @@ pub fn app(config: &Config, bound: SocketAddr) -> Result<(Router, Vec<String>), 
     Ok((router.layer(logging::layer()), mounted))
 }
 
+/// A CORS allow-list of `--allowed-origin`s (already normalised by [`cli`], so each is a valid
+/// header value).
+fn origin_list(origins: &[String]) -> tower_http::cors::AllowOrigin {
+    tower_http::cors::AllowOrigin::list(
+        origins
+            .iter()
+            .filter_map(|o| axum::http::HeaderValue::from_str(o).ok()),
+    )
+}
+
 /// An address this process can call itself on: a wildcard bind is reached over loopback.
 fn reachable(bound: SocketAddr) -> SocketAddr {
     match bound.ip() {

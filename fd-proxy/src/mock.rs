@@ -14,7 +14,7 @@ use std::{
 use axum::{
     body::Bytes,
     extract::State,
-    http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri},
+    http::{header, HeaderMap, HeaderName, Method, StatusCode, Uri},
     response::Response,
     routing::{get, post, put},
     Router,
@@ -152,20 +152,16 @@ impl Mock {
         let sid = random_token(16);
         let refresh = format!("rt.{}", random_token(32));
         let now = unix_now();
-        {
-            let mut store = self.store();
-            if store.refresh_tokens.len() > SWEEP_THRESHOLD {
-                store.refresh_tokens.retain(|_, e| e.expires > now);
-            }
-            store.refresh_tokens.insert(
-                refresh.clone(),
-                RefreshEntry {
-                    user,
-                    sid: sid.clone(),
-                    expires: now + REFRESH_SECS,
-                },
-            );
-        }
+        insert_sweeping(
+            &mut self.store().refresh_tokens,
+            refresh.clone(),
+            RefreshEntry {
+                user,
+                sid: sid.clone(),
+                expires: now + REFRESH_SECS,
+            },
+            |e| e.expires > now,
+        );
         let (access, id) = self.mint(user, &sid);
         respond::json(
             StatusCode::OK,
@@ -224,6 +220,20 @@ impl Mock {
     }
 }
 
+/// Inserts into a map of the store, first dropping the entries that are no longer `live` once the
+/// map has grown past [`SWEEP_THRESHOLD`], so an idle mock does not grow without bound.
+fn insert_sweeping<V>(
+    map: &mut HashMap<String, V>,
+    key: String,
+    value: V,
+    live: impl Fn(&V) -> bool,
+) {
+    if map.len() > SWEEP_THRESHOLD {
+        map.retain(|_, v| live(v));
+    }
+    map.insert(key, value);
+}
+
 /// The authenticated caller of a protected endpoint.
 struct Caller {
     user: &'static User,
@@ -238,12 +248,7 @@ pub fn router(config: MockConfig) -> Router {
             // Token-authenticated, no cookies: any page may call it.
             AllowOrigin::mirror_request()
         } else {
-            AllowOrigin::list(
-                config
-                    .allowed_origins
-                    .iter()
-                    .filter_map(|o| HeaderValue::from_str(o).ok()),
-            )
+            crate::origin_list(&config.allowed_origins)
         })
         .allow_methods([
             Method::GET,
@@ -314,20 +319,16 @@ async fn sign_in(State(mock): State<Mock>, body: Bytes) -> Result<Response, ApiE
     }
     let session = random_token(32);
     let now = unix_now();
-    {
-        let mut store = mock.store();
-        if store.mfa_sessions.len() > SWEEP_THRESHOLD {
-            store.mfa_sessions.retain(|_, e| e.expires > now);
-        }
-        store.mfa_sessions.insert(
-            session.clone(),
-            MfaEntry {
-                user,
-                expires: now + MFA_SESSION_SECS,
-                attempts: 0,
-            },
-        );
-    }
+    insert_sweeping(
+        &mut mock.store().mfa_sessions,
+        session.clone(),
+        MfaEntry {
+            user,
+            expires: now + MFA_SESSION_SECS,
+            attempts: 0,
+        },
+        |e| e.expires > now,
+    );
     Ok(respond::json(
         StatusCode::OK,
         &json!({

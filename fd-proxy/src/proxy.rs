@@ -14,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 use axum::{
     body::Bytes,
     extract::{Request, State},
-    http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
+    http::{header, HeaderMap, HeaderName, Method, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::post,
@@ -22,7 +22,7 @@ use axum::{
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, Key, PrivateCookieJar, SameSite};
 use serde_json::{json, Value};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::CorsLayer;
 
 use crate::respond::{self, error_message, ApiError};
 
@@ -76,12 +76,7 @@ pub fn router(config: ProxyConfig) -> Result<Router, String> {
         .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
     let cors = CorsLayer::new()
         // Only the allowed origins, never a mirror: this CORS answer shares credentials.
-        .allow_origin(AllowOrigin::list(
-            config
-                .allowed_origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o).ok()),
-        ))
+        .allow_origin(crate::origin_list(&config.allowed_origins))
         .allow_credentials(true)
         .allow_methods([Method::POST, Method::PUT])
         .allow_headers([
@@ -163,26 +158,28 @@ impl Proxy {
         !self.0.config.loopback || forwarded_https(headers)
     }
 
-    /// The jar that sets the encrypted refresh-token cookie.
-    fn set_cookie(&self, headers: &HeaderMap, refresh_token: String) -> PrivateCookieJar {
-        let cookie = Cookie::build((COOKIE_NAME, refresh_token))
+    /// The refresh-token cookie with its flags; setting and clearing differ only in value and age.
+    fn cookie(&self, headers: &HeaderMap, value: String) -> Cookie<'static> {
+        Cookie::build((COOKIE_NAME, value))
             .http_only(true)
             .same_site(SameSite::Strict)
             .path(COOKIE_PATH)
-            .max_age(time::Duration::days(COOKIE_MAX_AGE_DAYS))
-            .secure(self.secure(headers));
+            .secure(self.secure(headers))
+            .build()
+    }
+
+    /// The jar that sets the encrypted refresh-token cookie.
+    fn set_cookie(&self, headers: &HeaderMap, refresh_token: String) -> PrivateCookieJar {
+        let mut cookie = self.cookie(headers, refresh_token);
+        cookie.set_max_age(time::Duration::days(COOKIE_MAX_AGE_DAYS));
         PrivateCookieJar::new(self.0.config.key.clone()).add(cookie)
     }
 
     /// The jar that clears the cookie (same name, path and flags, `Max-Age=0`). Built on a plain
     /// jar so it clears even a cookie this key cannot decrypt.
     fn clear_cookie(&self, headers: &HeaderMap) -> CookieJar {
-        let cookie = Cookie::build((COOKIE_NAME, ""))
-            .http_only(true)
-            .same_site(SameSite::Strict)
-            .path(COOKIE_PATH)
-            .secure(self.secure(headers))
-            .removal();
+        let mut cookie = self.cookie(headers, String::new());
+        cookie.make_removal();
         CookieJar::new().add(cookie)
     }
 
@@ -227,6 +224,13 @@ impl Proxy {
         if !upstream.status.is_success() {
             return upstream.pass_error();
         }
+        self.pass_success(route, headers, &upstream)
+    }
+
+    /// A 2xx upstream answer, passed on with any `RefreshToken` moved into the cookie: a
+    /// sign-in's, or a rotating upstream's new one on refresh. Without one (an MFA challenge, a
+    /// non-rotating refresh) the answer passes through as it is.
+    fn pass_success(&self, route: &str, headers: &HeaderMap, upstream: &Upstream) -> Response {
         let Some(mut answer) = upstream.json() else {
             return bad_response(route);
         };
@@ -237,7 +241,6 @@ impl Proxy {
                 tracing::info!(route, "proxy: refresh cookie set");
                 (self.set_cookie(headers, token), response).into_response()
             }
-            // E.g. an MFA challenge: passed through untouched.
             None => response,
         }
     }
@@ -257,22 +260,22 @@ impl Upstream {
     /// A non-2xx sign-in answer: 4xx pass through (the page shows "wrong password" etc.), the rest
     /// is an upstream error.
     fn pass_error(&self) -> Response {
-        let status = self.status.as_u16();
-        if self.status.is_client_error() {
-            match self.json() {
-                Some(body) => respond::json(self.status, &body),
-                None => respond::json(
-                    self.status,
-                    &json!({ "error": "upstream_error", "upstreamStatus": status }),
-                ),
-            }
-        } else {
-            respond::json(
-                StatusCode::BAD_GATEWAY,
-                &json!({ "error": "upstream_error", "upstreamStatus": status }),
-            )
+        if !self.status.is_client_error() {
+            return upstream_error(StatusCode::BAD_GATEWAY, self.status);
+        }
+        match self.json() {
+            Some(body) => respond::json(self.status, &body),
+            None => upstream_error(self.status, self.status),
         }
     }
+}
+
+/// `{"error": "upstream_error", "upstreamStatus": …}` with `status`.
+fn upstream_error(status: StatusCode, upstream: StatusCode) -> Response {
+    respond::json(
+        status,
+        &json!({ "error": "upstream_error", "upstreamStatus": upstream.as_u16() }),
+    )
 }
 
 /// Removes `RefreshToken` from a Cognito-style answer, flat or inside `AuthenticationResult`,
@@ -355,19 +358,7 @@ async fn refresh_token(State(proxy): State<Proxy>, headers: HeaderMap) -> Respon
     };
     let status = upstream.status.as_u16();
     if upstream.status.is_success() {
-        let Some(mut answer) = upstream.json() else {
-            return bad_response(ROUTE);
-        };
-        // A rotating upstream sends a new refresh token: it replaces the cookie's.
-        let rotated = take_refresh_token(&mut answer);
-        let response = respond::json(upstream.status, &answer);
-        return match rotated {
-            Some(token) => {
-                tracing::info!("proxy: refresh token rotated; cookie set");
-                (proxy.set_cookie(&headers, token), response).into_response()
-            }
-            None => response,
-        };
+        return proxy.pass_success(ROUTE, &headers, &upstream);
     }
     if matches!(status, 400 | 401 | 403) {
         tracing::info!(
@@ -383,10 +374,7 @@ async fn refresh_token(State(proxy): State<Proxy>, headers: HeaderMap) -> Respon
         )
             .into_response();
     }
-    respond::json(
-        StatusCode::BAD_GATEWAY,
-        &json!({ "error": "upstream_error", "upstreamStatus": status }),
-    )
+    upstream_error(StatusCode::BAD_GATEWAY, upstream.status)
 }
 
 /// `POST /proxy/auth/logout`: clears the cookie; nothing upstream.
@@ -397,6 +385,8 @@ async fn logout(State(proxy): State<Proxy>, headers: HeaderMap) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     #[test]
