@@ -56,15 +56,10 @@ async fn full_flow(server: &Server) -> Vec<String> {
 
     // MFA, directly and through the proxy.
     for base in ["/api/auth", "/proxy/auth"] {
-        let challenge = fd_call(
-            Method::POST,
-            &server.url(base),
-            &server.base,
-            &[],
-            Some(&bob()),
-        )
-        .await
-        .json();
+        let challenge = server
+            .fd_call(Method::POST, base, Some(&bob()))
+            .await
+            .json();
         keep(&mut secrets, &challenge, "Session");
         let session = challenge["Session"].clone();
         let url = server.url(&format!("{base}/challenge/mfa-token"));
@@ -94,14 +89,9 @@ async fn full_flow(server: &Server) -> Vec<String> {
     }
 
     // Sign-in, refresh and logout through the proxy, plus failures.
-    let signed_in = fd_call(
-        Method::POST,
-        &server.url("/proxy/auth"),
-        &server.base,
-        &[],
-        Some(&alice()),
-    )
-    .await;
+    let signed_in = server
+        .fd_call(Method::POST, "/proxy/auth", Some(&alice()))
+        .await;
     let cookie = signed_in.refresh_cookie().expect("cookie");
     secrets.push(cookie.value.clone());
     keep(&mut secrets, &signed_in.json(), "AccessToken");

@@ -159,14 +159,9 @@ async fn refresh(server: &Server, cookie: Option<&str>) -> Reply {
 #[tokio::test]
 async fn sign_in_refresh_and_logout_through_the_proxy() {
     let server = Server::start(&["--mock-api"]);
-    let reply = fd_call(
-        Method::POST,
-        &server.url("/proxy/auth"),
-        &server.base,
-        &[],
-        Some(&alice()),
-    )
-    .await;
+    let reply = server
+        .fd_call(Method::POST, "/proxy/auth", Some(&alice()))
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_eq!(reply.header("cache-control"), Some("no-store"));
@@ -240,14 +235,13 @@ async fn sign_in_refresh_and_logout_through_the_proxy() {
     assert_eq!(cleared.attr("path"), Some("/proxy/auth"));
 
     // Wrong password passes through.
-    let wrong = fd_call(
-        Method::POST,
-        &server.url("/proxy/auth"),
-        &server.base,
-        &[],
-        Some(&json!({"username": "alice", "password": "x"})),
-    )
-    .await;
+    let wrong = server
+        .fd_call(
+            Method::POST,
+            "/proxy/auth",
+            Some(&json!({"username": "alice", "password": "x"})),
+        )
+        .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.error(), "invalid_credentials");
     assert!(wrong.refresh_cookie().is_none());
@@ -256,14 +250,9 @@ async fn sign_in_refresh_and_logout_through_the_proxy() {
 #[tokio::test]
 async fn mfa_through_the_proxy_sets_the_cookie() {
     let server = Server::start(&["--mock-api"]);
-    let challenge = fd_call(
-        Method::POST,
-        &server.url("/proxy/auth"),
-        &server.base,
-        &[],
-        Some(&bob()),
-    )
-    .await;
+    let challenge = server
+        .fd_call(Method::POST, "/proxy/auth", Some(&bob()))
+        .await;
     assert_eq!(challenge.status, StatusCode::OK);
     assert!(challenge.refresh_cookie().is_none());
     let body = challenge.json();
@@ -452,14 +441,9 @@ async fn refresh_without_a_good_cookie_never_calls_upstream() {
             "{reply:?}"
         );
     }
-    let logout = fd_call(
-        Method::POST,
-        &server.url("/proxy/auth/logout"),
-        &server.base,
-        &[],
-        None,
-    )
-    .await;
+    let logout = server
+        .fd_call(Method::POST, "/proxy/auth/logout", None)
+        .await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
     assert_eq!(
         logout.refresh_cookie().expect("cleared").attr("max-age"),
@@ -492,14 +476,9 @@ async fn upstream_failures_are_mapped() {
         listener.local_addr().expect("addr").port()
     };
     let down = Server::start(&["--upstream", &format!("http://127.0.0.1:{closed}/v1")]);
-    let reply = fd_call(
-        Method::POST,
-        &down.url("/proxy/auth"),
-        &down.base,
-        &[],
-        Some(&alice()),
-    )
-    .await;
+    let reply = down
+        .fd_call(Method::POST, "/proxy/auth", Some(&alice()))
+        .await;
     assert_eq!(
         (reply.status, reply.error().as_str()),
         (StatusCode::BAD_GATEWAY, "upstream_unavailable")
@@ -521,14 +500,9 @@ async fn upstream_failures_are_mapped() {
         reply.refresh_cookie().is_none(),
         "a server error does not end the session"
     );
-    let reply = fd_call(
-        Method::POST,
-        &broken.url("/proxy/auth"),
-        &broken.base,
-        &[],
-        Some(&alice()),
-    )
-    .await;
+    let reply = broken
+        .fd_call(Method::POST, "/proxy/auth", Some(&alice()))
+        .await;
     assert_eq!(
         reply.json(),
         json!({"error": "upstream_error", "upstreamStatus": 500})
@@ -553,14 +527,9 @@ async fn upstream_failures_are_mapped() {
         (reply.status, reply.error().as_str()),
         (StatusCode::BAD_GATEWAY, "upstream_bad_response")
     );
-    let reply = fd_call(
-        Method::POST,
-        &not_json.url("/proxy/auth"),
-        &not_json.base,
-        &[],
-        Some(&alice()),
-    )
-    .await;
+    let reply = not_json
+        .fd_call(Method::POST, "/proxy/auth", Some(&alice()))
+        .await;
     assert_eq!(
         (reply.status, reply.error().as_str()),
         (StatusCode::BAD_GATEWAY, "upstream_bad_response")
@@ -597,14 +566,9 @@ async fn upstream_failures_are_mapped() {
 
     // Cognito's nested AuthenticationResult shape.
     let nested = Server::start(&["--upstream", &format!("{upstream}/nested")]);
-    let reply = fd_call(
-        Method::POST,
-        &nested.url("/proxy/auth"),
-        &nested.base,
-        &[],
-        Some(&alice()),
-    )
-    .await;
+    let reply = nested
+        .fd_call(Method::POST, "/proxy/auth", Some(&alice()))
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
     let body = reply.json();
     assert_eq!(body["AuthenticationResult"]["AccessToken"], "fake-access");

@@ -84,6 +84,11 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// A call to `path` as fd-fetch makes it from a page served by this server (its own origin).
+    pub async fn fd_call(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        fd_call(method, &self.url(path), &self.base, &[], body).await
+    }
+
     /// Everything printed so far, stdout and stderr.
     pub fn output(&self) -> String {
         self.output.lock().expect("lock").clone()
