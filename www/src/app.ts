@@ -1,5 +1,5 @@
 // State shared by the views: the demo settings, the mode, and what the page knows about the session.
-import { signOut } from "fd-fetch";
+import { signOut, type FdSession } from "fd-fetch";
 import type { DemoConfig, Mode } from "./config";
 
 export const app = {
@@ -14,6 +14,11 @@ export const app = {
   /** Set while the page itself signs out, so that the listener does not call it "session ended". */
   signingOut: false,
 };
+
+/** How long until fd-fetch refreshes `session` on the next call; at or below 0 it is due now. */
+export function refreshDueInMs(session: FdSession, now = Date.now()): number {
+  return session.expiresAt - app.thresholdMs - now;
+}
 
 const ENDED_KEY = "fd-demo.session-ended";
 

@@ -1,7 +1,7 @@
 // The session card: who, which partner, the token's fingerprint, and live countdowns to expiry and
 // to the next refresh, ticking every second and on every onSessionChange.
 import { fd, getSession, type FdSession } from "fd-fetch";
-import { app } from "./app";
+import { app, refreshDueInMs } from "./app";
 import { MODE_LABEL } from "./config";
 import { byId, clock, fingerprint, h, mmss } from "./dom";
 import { refreshCount } from "./trace";
@@ -66,7 +66,7 @@ export function renderSession(session: FdSession | null): void {
   const now = Date.now();
   const lifetime = app.demo.tokenLifetimeSec * 1000;
   const left = session.expiresAt - now;
-  const refreshIn = session.expiresAt - app.thresholdMs - now;
+  const refreshIn = refreshDueInMs(session, now);
 
   el.mode.textContent = MODE_LABEL[app.mode];
   el.mode.className = `pill ${app.mode}`;

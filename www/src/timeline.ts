@@ -1,7 +1,7 @@
 // "20 concurrent requests": fires 20 fd() calls at once and draws when each one waited (on the
 // shared refresh) and when its request ran, under one row for the refresh request itself.
 import { fd, getSession } from "fd-fetch";
-import { app } from "./app";
+import { app, refreshDueInMs } from "./app";
 import { byId, errorInfo, h, mmss } from "./dom";
 import { traced, type TraceEntry } from "./trace";
 
@@ -32,7 +32,7 @@ export interface BurstSummary {
 
 export async function runBurst(): Promise<BurstSummary> {
   const session = getSession();
-  const dueInMs = session ? session.expiresAt - app.thresholdMs - Date.now() : 0;
+  const dueInMs = session ? refreshDueInMs(session) : 0;
   const t0 = performance.now();
 
   const pending = Array.from({ length: CALLS }, async (_, k): Promise<Call> => {
