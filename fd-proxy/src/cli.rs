@@ -66,6 +66,12 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub refresh_delay_ms: u64,
 
+    /// Mock only: rotate refresh tokens as Cognito does with rotation on. Each refresh answers a
+    /// new RefreshToken for the same session and expiry, and the old one stops working at once
+    /// (presenting it again answers 400 invalid_grant). Off: refresh tokens never rotate.
+    #[arg(long)]
+    pub rotate_refresh_tokens: bool,
+
     /// Serve the files of this directory (a built page); a GET or HEAD of any other path outside
     /// /api and /proxy gets its index.html (single-page app, so /login works).
     #[arg(long, value_name = "DIR")]
@@ -109,6 +115,7 @@ pub struct Config {
     pub cookie_key: Option<Key>,
     pub token_lifetime: u64,
     pub refresh_delay: Duration,
+    pub rotate_refresh_tokens: bool,
     pub static_dir: Option<PathBuf>,
     /// Normalised (`scheme://host[:port]`, lower case, default port dropped), as browsers send
     /// them in `Origin`.
@@ -125,6 +132,7 @@ impl std::fmt::Debug for Config {
             .field("mock_api", &self.mock_api)
             .field("upstream", &self.upstream)
             .field("proxy", &self.proxy)
+            .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
             .field("cookie_key", &self.cookie_key.as_ref().map(|_| "<set>"))
             .field("static_dir", &self.static_dir)
             .field("allowed_origins", &self.allowed_origins)
@@ -171,6 +179,7 @@ impl Config {
             cookie_key,
             token_lifetime: args.token_lifetime,
             refresh_delay: Duration::from_millis(args.refresh_delay_ms),
+            rotate_refresh_tokens: args.rotate_refresh_tokens,
             static_dir: args.static_dir,
             allowed_origins,
             upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
@@ -272,6 +281,18 @@ mod tests {
         )
         .expect("valid");
         assert!(!off.proxy && off.cookie_key.is_none());
+    }
+
+    #[test]
+    fn refresh_tokens_rotate_only_when_asked() {
+        let env = || Err(std::env::VarError::NotPresent);
+        let plain = Config::from_args_and_env(args(&["--mock-api", "--no-proxy"]), env());
+        assert!(!plain.expect("valid").rotate_refresh_tokens);
+        let rotating = Config::from_args_and_env(
+            args(&["--mock-api", "--no-proxy", "--rotate-refresh-tokens"]),
+            env(),
+        );
+        assert!(rotating.expect("valid").rotate_refresh_tokens);
     }
 
     #[test]

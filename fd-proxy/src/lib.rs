@@ -92,6 +92,7 @@ pub fn app(config: &Config, bound: SocketAddr) -> Result<(Router, Vec<String>), 
             mock::router(mock::MockConfig {
                 token_lifetime: config.token_lifetime,
                 refresh_delay: config.refresh_delay,
+                rotate_refresh_tokens: config.rotate_refresh_tokens,
                 proxy_path: config.proxy.then_some("/proxy"),
                 allowed_origins: config.allowed_origins.clone(),
             }),
@@ -161,9 +162,14 @@ fn print_banner(config: &Config, bound: SocketAddr, mounted: &[String]) {
     if config.mock_api {
         lines.push("  demo users: alice / wonderland, bob / builder (MFA code 123456)".to_owned());
         lines.push(format!(
-            "  mock token lifetime: {} s, refresh delay: {} ms",
+            "  mock token lifetime: {} s, refresh delay: {} ms, {}",
             config.token_lifetime,
-            config.refresh_delay.as_millis()
+            config.refresh_delay.as_millis(),
+            if config.rotate_refresh_tokens {
+                "refresh tokens rotate on every refresh"
+            } else {
+                "refresh tokens do not rotate"
+            }
         ));
     }
     if mounted.is_empty() {

@@ -2,8 +2,9 @@
 //! AWS Cognito's, since the real provider's auth is Cognito, so fd-fetch sees the same shapes.
 //!
 //! Everything lives in memory and dies with the process: two demo users, HS256 access and id
-//! tokens signed with a random per-process secret, opaque non-rotating refresh tokens, single-use
-//! MFA sessions, and revocable sessions (the demo revokes one to show "401 → /login").
+//! tokens signed with a random per-process secret, opaque refresh tokens (non-rotating, or rotating
+//! on every refresh with `--rotate-refresh-tokens`), single-use MFA sessions, and revocable
+//! sessions (the demo revokes one to show "401 → /login").
 
 use std::{
     collections::{HashMap, HashSet},
@@ -43,6 +44,17 @@ const REFRESH_SECS: u64 = 30 * 24 * 3600;
 const MAX_DELAY_MS: u64 = 5000;
 /// Once a map of the store grows past this, expired entries are swept out on insert.
 const SWEEP_THRESHOLD: usize = 1024;
+/// Rotated-away refresh tokens remembered at most, even before they expire; past it the
+/// soonest-expiring are forgotten first. A forgotten one is still refused, only as never issued
+/// (401) instead of revoked (400).
+const ROTATED_MAX: usize = 16 * SWEEP_THRESHOLD;
+
+/// A refresh token that is unknown, expired, or of a revoked session.
+const INVALID_REFRESH: ApiError = ApiError::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+/// A refresh token that rotation replaced, presented again: Cognito answers 400
+/// `NotAuthorizedException` with this message.
+const ROTATED_AWAY: ApiError = ApiError::new(StatusCode::BAD_REQUEST, "invalid_grant")
+    .with_message("Refresh Token has been revoked");
 
 /// The partner-selection header every protected endpoint requires.
 pub const PARTNER_HEADER: &str = "x-preferred-partner-id";
@@ -86,10 +98,20 @@ pub struct MockConfig {
     pub proxy_path: Option<&'static str>,
     /// CORS allow-list; empty means any origin (mirrored).
     pub allowed_origins: Vec<String>,
+    /// Whether each refresh answers a new refresh token and retires the old one (Cognito with
+    /// rotation on).
+    pub rotate_refresh_tokens: bool,
 }
 
 struct RefreshEntry {
     user: &'static User,
+    sid: String,
+    expires: u64,
+}
+
+/// A refresh token that rotation replaced, remembered until it would have expired so that
+/// presenting it again is told apart from a token never issued.
+struct RotatedEntry {
     sid: String,
     expires: u64,
 }
@@ -103,8 +125,72 @@ struct MfaEntry {
 #[derive(Default)]
 struct Store {
     refresh_tokens: HashMap<String, RefreshEntry>,
+    /// Only ever filled with rotation on.
+    rotated_refresh_tokens: HashMap<String, RotatedEntry>,
     mfa_sessions: HashMap<String, MfaEntry>,
     revoked_sessions: HashSet<String>,
+}
+
+impl Store {
+    /// The user and session of a live refresh token at `now`. With `rotate_to`, that new token
+    /// takes the old one's place (same user, session and expiry) and the old one is remembered as
+    /// rotated away, all under the one lock, so of two refreshes racing with the same token only
+    /// one succeeds.
+    fn redeem_refresh(
+        &mut self,
+        token: &str,
+        now: u64,
+        rotate_to: Option<String>,
+    ) -> Result<(&'static User, String), ApiError> {
+        let Some(entry) = self.refresh_tokens.get(token) else {
+            let rotated_expiry = self.rotated_refresh_tokens.get(token).map(|e| e.expires);
+            return Err(match rotated_expiry {
+                Some(expires) if expires > now => ROTATED_AWAY,
+                Some(_) => {
+                    self.rotated_refresh_tokens.remove(token);
+                    INVALID_REFRESH
+                }
+                None => INVALID_REFRESH,
+            });
+        };
+        let (user, sid, expires) = (entry.user, entry.sid.clone(), entry.expires);
+        if expires <= now {
+            self.refresh_tokens.remove(token);
+            return Err(INVALID_REFRESH);
+        }
+        if let Some(new) = rotate_to {
+            self.refresh_tokens.remove(token);
+            insert_sweeping(
+                &mut self.refresh_tokens,
+                new,
+                RefreshEntry {
+                    user,
+                    sid: sid.clone(),
+                    expires,
+                },
+                |e| e.expires > now,
+            );
+            remember_rotated(
+                &mut self.rotated_refresh_tokens,
+                token.to_owned(),
+                RotatedEntry {
+                    sid: sid.clone(),
+                    expires,
+                },
+                now,
+                ROTATED_MAX,
+            );
+        }
+        Ok((user, sid))
+    }
+
+    /// Ends a session: its live refresh token (the newest of a rotated chain) goes, and so do the
+    /// records of its rotated-away ones, which then answer 401 like the rest of the session.
+    fn revoke_session(&mut self, sid: String) {
+        self.refresh_tokens.retain(|_, e| e.sid != sid);
+        self.rotated_refresh_tokens.retain(|_, e| e.sid != sid);
+        self.revoked_sessions.insert(sid);
+    }
 }
 
 struct Inner {
@@ -150,7 +236,7 @@ impl Mock {
     /// A new session: tokens plus a refresh token, in Cognito's flat shape.
     fn start_session(&self, user: &'static User) -> Response {
         let sid = random_token(16);
-        let refresh = format!("rt.{}", random_token(32));
+        let refresh = new_refresh_token();
         let now = unix_now();
         insert_sweeping(
             &mut self.store().refresh_tokens,
@@ -232,6 +318,28 @@ fn insert_sweeping<V>(
         map.retain(|_, v| live(v));
     }
     map.insert(key, value);
+}
+
+/// [`insert_sweeping`] for the rotated-away tokens, which every rotating refresh adds to: beyond
+/// `cap` entries even unexpired ones go, soonest-expiring first.
+fn remember_rotated(
+    map: &mut HashMap<String, RotatedEntry>,
+    token: String,
+    entry: RotatedEntry,
+    now: u64,
+    cap: usize,
+) {
+    insert_sweeping(map, token, entry, |e| e.expires > now);
+    while map.len() > cap {
+        let Some(soonest) = map
+            .iter()
+            .min_by_key(|(_, e)| e.expires)
+            .map(|(k, _)| k.clone())
+        else {
+            break;
+        };
+        map.remove(&soonest);
+    }
 }
 
 /// The authenticated caller of a protected endpoint.
@@ -380,30 +488,29 @@ async fn mfa_token(State(mock): State<Mock>, body: Bytes) -> Result<Response, Ap
 }
 
 /// `POST /api/auth/refresh_token`: new access and id tokens for a refresh token. Like the
-/// provider's example answer, no `ExpiresIn` and no `RefreshToken` (it does not rotate).
+/// provider's example answer, no `ExpiresIn`; no `RefreshToken` either unless rotation is on, when
+/// a new one comes with them and the presented one is retired (presented again: 400
+/// `invalid_grant`).
 async fn refresh_token(State(mock): State<Mock>, body: Bytes) -> Result<Response, ApiError> {
     if !mock.0.config.refresh_delay.is_zero() {
         tokio::time::sleep(mock.0.config.refresh_delay).await;
     }
     let fields = object_body(&body, "Expected a JSON object with a string field token.")?;
-    let invalid = ApiError::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
     // A missing or null token is just as unusable as an unknown one.
-    let token = fields.get("token").and_then(Value::as_str).ok_or(invalid)?;
-    let now = unix_now();
-    let (user, sid) = {
-        let mut store = mock.store();
-        let entry = store.refresh_tokens.get(token).ok_or(invalid)?;
-        if entry.expires <= now {
-            store.refresh_tokens.remove(token);
-            return Err(invalid);
-        }
-        (entry.user, entry.sid.clone())
-    };
+    let token = fields
+        .get("token")
+        .and_then(Value::as_str)
+        .ok_or(INVALID_REFRESH)?;
+    let rotate_to = mock.0.config.rotate_refresh_tokens.then(new_refresh_token);
+    let (user, sid) = mock
+        .store()
+        .redeem_refresh(token, unix_now(), rotate_to.clone())?;
     let (access, id) = mock.mint(user, &sid);
-    Ok(respond::json(
-        StatusCode::OK,
-        &json!({ "AccessToken": access, "IdToken": id, "TokenType": "Bearer" }),
-    ))
+    let mut answer = json!({ "AccessToken": access, "IdToken": id, "TokenType": "Bearer" });
+    if let Some(refresh) = rotate_to {
+        answer["RefreshToken"] = Value::String(refresh);
+    }
+    Ok(respond::json(StatusCode::OK, &answer))
 }
 
 /// Sleeps for `?delay_ms=` (clamped), then checks the caller: the demo timeline uses the delay
@@ -486,16 +593,14 @@ fn orders_for(partner: &str) -> Vec<Value> {
 }
 
 /// `POST /api/session/revoke`: ends the caller's whole session, its access tokens (even
-/// unexpired ones) and its refresh token.
+/// unexpired ones) and its refresh token (with rotation, every token of the chain).
 async fn revoke_session(
     State(mock): State<Mock>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = protected(&mock, &uri, &headers).await?;
-    let mut store = mock.store();
-    store.refresh_tokens.retain(|_, e| e.sid != caller.sid);
-    store.revoked_sessions.insert(caller.sid);
+    mock.store().revoke_session(caller.sid);
     Ok(respond::no_content())
 }
 
@@ -508,6 +613,7 @@ async fn demo_config(State(mock): State<Mock>) -> Response {
             "tokenLifetimeSec": config.token_lifetime,
             "refreshDelayMs": u64::try_from(config.refresh_delay.as_millis()).unwrap_or(u64::MAX),
             "proxy": config.proxy_path,
+            "rotateRefreshTokens": config.rotate_refresh_tokens,
         }),
     )
 }
@@ -517,6 +623,11 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// A new opaque refresh token.
+fn new_refresh_token() -> String {
+    format!("rt.{}", random_token(32))
 }
 
 /// `bytes` random bytes, base64url without padding.
@@ -537,6 +648,138 @@ mod tests {
         assert_eq!(delay_ms("a=1&delay_ms=99999"), MAX_DELAY_MS);
         assert_eq!(delay_ms("delay_ms=-5"), 0);
         assert_eq!(delay_ms("delay_ms=abc"), 0);
+    }
+
+    fn store_with(tokens: &[(&str, &str, u64)]) -> Store {
+        let user = find_user("alice").expect("alice");
+        let mut store = Store::default();
+        for (token, sid, expires) in tokens {
+            store.refresh_tokens.insert(
+                (*token).to_owned(),
+                RefreshEntry {
+                    user,
+                    sid: (*sid).to_owned(),
+                    expires: *expires,
+                },
+            );
+        }
+        store
+    }
+
+    fn sid_of(result: Result<(&'static User, String), ApiError>) -> Result<String, ApiError> {
+        result.map(|(user, sid)| {
+            assert_eq!(user.username, "alice");
+            sid
+        })
+    }
+
+    #[test]
+    fn without_rotation_a_refresh_token_is_reusable() {
+        let mut store = store_with(&[("rt.a", "s1", 200)]);
+        for _ in 0..3 {
+            assert_eq!(
+                sid_of(store.redeem_refresh("rt.a", 100, None)),
+                Ok("s1".into())
+            );
+        }
+        assert!(store.rotated_refresh_tokens.is_empty());
+        assert_eq!(
+            store.redeem_refresh("rt.a", 200, None).err(),
+            Some(INVALID_REFRESH)
+        );
+        assert!(store.refresh_tokens.is_empty(), "expired token dropped");
+        assert_eq!(
+            store.redeem_refresh("rt.x", 100, None).err(),
+            Some(INVALID_REFRESH)
+        );
+    }
+
+    #[test]
+    fn rotation_retires_the_old_token_and_keeps_session_and_expiry() {
+        let mut store = store_with(&[("rt.a", "s1", 200)]);
+        let rotate = |to: &str| Some(to.to_owned());
+        assert_eq!(
+            sid_of(store.redeem_refresh("rt.a", 100, rotate("rt.b"))),
+            Ok("s1".into())
+        );
+        assert!(!store.refresh_tokens.contains_key("rt.a"));
+        let new = &store.refresh_tokens["rt.b"];
+        assert_eq!((new.sid.as_str(), new.expires), ("s1", 200));
+        assert_eq!(
+            store.redeem_refresh("rt.a", 101, rotate("rt.z")).err(),
+            Some(ROTATED_AWAY)
+        );
+        assert!(
+            !store.refresh_tokens.contains_key("rt.z"),
+            "a refused refresh mints nothing"
+        );
+        assert_eq!(
+            sid_of(store.redeem_refresh("rt.b", 102, rotate("rt.c"))),
+            Ok("s1".into())
+        );
+        assert_eq!(store.refresh_tokens.len(), 1);
+        for old in ["rt.a", "rt.b"] {
+            assert_eq!(
+                store.redeem_refresh(old, 103, None).err(),
+                Some(ROTATED_AWAY)
+            );
+        }
+        assert_eq!(
+            store.redeem_refresh("rt.never", 103, None).err(),
+            Some(INVALID_REFRESH)
+        );
+        // Once the old token would have expired anyway, it is merely unknown, and forgotten.
+        assert_eq!(
+            store.redeem_refresh("rt.a", 200, None).err(),
+            Some(INVALID_REFRESH)
+        );
+        assert!(!store.rotated_refresh_tokens.contains_key("rt.a"));
+        assert_eq!(ROTATED_AWAY.status, StatusCode::BAD_REQUEST);
+        assert_eq!(ROTATED_AWAY.code, "invalid_grant");
+        assert_eq!(ROTATED_AWAY.message, Some("Refresh Token has been revoked"));
+    }
+
+    #[test]
+    fn revoking_a_session_ends_its_whole_rotated_chain_only() {
+        let mut store = store_with(&[("rt.a", "s1", 200), ("rt.other", "s2", 200)]);
+        store
+            .redeem_refresh("rt.a", 100, Some("rt.b".into()))
+            .expect("rotates");
+        store
+            .redeem_refresh("rt.other", 100, Some("rt.other2".into()))
+            .expect("rotates");
+        store.revoke_session("s1".into());
+        for token in ["rt.a", "rt.b"] {
+            assert_eq!(
+                store.redeem_refresh(token, 101, Some("rt.c".into())).err(),
+                Some(INVALID_REFRESH),
+                "{token}"
+            );
+        }
+        assert!(store.revoked_sessions.contains("s1"));
+        assert_eq!(
+            store.redeem_refresh("rt.other", 101, None).err(),
+            Some(ROTATED_AWAY)
+        );
+        assert_eq!(
+            sid_of(store.redeem_refresh("rt.other2", 101, None)),
+            Ok("s2".into())
+        );
+    }
+
+    #[test]
+    fn rotated_records_are_capped_soonest_expiring_first() {
+        let mut map = HashMap::new();
+        for (token, expires) in [("rt.1", 30), ("rt.2", 10), ("rt.3", 20)] {
+            let entry = RotatedEntry {
+                sid: "s".into(),
+                expires,
+            };
+            remember_rotated(&mut map, token.into(), entry, 0, 2);
+        }
+        let mut kept: Vec<_> = map.keys().map(String::as_str).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["rt.1", "rt.3"]);
     }
 
     #[test]

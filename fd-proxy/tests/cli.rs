@@ -18,6 +18,7 @@ fn help_documents_every_flag() {
         "FD_PROXY_COOKIE_KEY",
         "--token-lifetime",
         "--refresh-delay-ms",
+        "--rotate-refresh-tokens",
         "--static-dir",
         "--allowed-origin",
         "--upstream-timeout-ms",

@@ -81,7 +81,7 @@ async fn alice_signs_in_with_cognito_shaped_tokens() {
     assert_json_headers(&config);
     assert_eq!(
         config.json(),
-        json!({"tokenLifetimeSec": 120, "refreshDelayMs": 0, "proxy": "/proxy"})
+        json!({"tokenLifetimeSec": 120, "refreshDelayMs": 0, "proxy": "/proxy", "rotateRefreshTokens": false})
     );
 }
 
@@ -208,6 +208,153 @@ async fn refresh_gives_a_new_working_access_token_only() {
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{bad}");
         assert_eq!(reply.error(), "invalid_refresh_token");
     }
+}
+
+async fn refresh_with(server: &Server, token: &str) -> Reply {
+    post(
+        &server.url("/api/auth/refresh_token"),
+        &[],
+        &json!({"token": token, "device_key": null, "device_group_key": null}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn without_rotation_the_same_refresh_token_works_twice() {
+    let server = Server::start(&["--mock-api"]);
+    assert!(
+        server.output().contains("refresh tokens do not rotate"),
+        "{}",
+        server.output()
+    );
+    let tokens = post(&server.url("/api/auth"), &[], &alice()).await.json();
+    let refresh_token = str_field(&tokens, "RefreshToken");
+    for _ in 0..2 {
+        let reply = refresh_with(&server, refresh_token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        let body = reply.json();
+        assert!(body.get("RefreshToken").is_none(), "{body}");
+        assert!(body.get("ExpiresIn").is_none(), "{body}");
+        let me = get_as(
+            &server.url("/api/me"),
+            str_field(&body, "AccessToken"),
+            "acme-eu",
+        )
+        .await;
+        assert_eq!(me.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn rotating_refresh_tokens_retire_the_old_one_at_once() {
+    let server = Server::start(&["--mock-api", "--rotate-refresh-tokens"]);
+    assert!(
+        server
+            .output()
+            .contains("refresh tokens rotate on every refresh"),
+        "{}",
+        server.output()
+    );
+    let config = get(&server.url("/api/demo-config"), &[]).await.json();
+    assert_eq!(config["rotateRefreshTokens"], true, "{config}");
+
+    let tokens = post(&server.url("/api/auth"), &[], &alice()).await.json();
+    let first = str_field(&tokens, "RefreshToken").to_owned();
+    let sid = jwt_claims(str_field(&tokens, "AccessToken"))["sid"].clone();
+
+    let reply = refresh_with(&server, &first).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_json_headers(&reply);
+    let body = reply.json();
+    assert!(body.get("ExpiresIn").is_none(), "{body}");
+    assert_eq!(body["TokenType"], "Bearer");
+    assert_eq!(jwt_claims(str_field(&body, "IdToken"))["token_use"], "id");
+    let second = str_field(&body, "RefreshToken").to_owned();
+    assert!(
+        second.starts_with("rt.") && second.len() == first.len(),
+        "{second}"
+    );
+    assert_ne!(second, first);
+    let mut access = vec![str_field(&body, "AccessToken").to_owned()];
+
+    let replay = refresh_with(&server, &first).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{replay:?}");
+    assert_json_headers(&replay);
+    assert_eq!(
+        replay.json(),
+        json!({"error": "invalid_grant", "message": "Refresh Token has been revoked"})
+    );
+
+    let reply = refresh_with(&server, &second).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let body = reply.json();
+    let third = str_field(&body, "RefreshToken").to_owned();
+    assert!(third != first && third != second, "{third}");
+    access.push(str_field(&body, "AccessToken").to_owned());
+    assert_eq!(
+        refresh_with(&server, &second).await.error(),
+        "invalid_grant"
+    );
+
+    for token in &access {
+        assert_eq!(jwt_claims(token)["sid"], sid, "same session");
+        let me = get_as(&server.url("/api/me"), token, "acme-eu").await;
+        assert_eq!(me.status, StatusCode::OK, "{me:?}");
+        assert_eq!(me.json()["user"], "alice");
+    }
+    // A token never issued is still a 401, not a revoked one.
+    let unknown = refresh_with(&server, "rt.never-issued").await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.error(), "invalid_refresh_token");
+}
+
+#[tokio::test]
+async fn revoking_a_rotated_session_kills_its_newest_refresh_token() {
+    let server = Server::start(&["--mock-api", "--rotate-refresh-tokens"]);
+    let tokens = post(&server.url("/api/auth"), &[], &alice()).await.json();
+    let first = str_field(&tokens, "RefreshToken").to_owned();
+    let rotated = refresh_with(&server, &first).await.json();
+    let newest = str_field(&rotated, "RefreshToken").to_owned();
+    let other_session = post(&server.url("/api/auth"), &[], &alice()).await.json();
+
+    let bearer = format!("Bearer {}", str_field(&rotated, "AccessToken"));
+    let revoke = send(
+        Method::POST,
+        &server.url("/api/session/revoke"),
+        &[
+            ("authorization", &bearer),
+            ("x-preferred-partner-id", "acme-eu"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(revoke.status, StatusCode::NO_CONTENT);
+
+    for token in [&newest, &first, &newest] {
+        let reply = refresh_with(&server, token).await;
+        assert!(
+            [StatusCode::UNAUTHORIZED, StatusCode::BAD_REQUEST].contains(&reply.status),
+            "{reply:?}"
+        );
+        assert!(reply.json().get("AccessToken").is_none(), "{reply:?}");
+        assert!(reply.json().get("RefreshToken").is_none(), "{reply:?}");
+    }
+    assert_eq!(
+        refresh_with(&server, &newest).await.error(),
+        "invalid_refresh_token"
+    );
+    let me = get_as(
+        &server.url("/api/me"),
+        str_field(&rotated, "AccessToken"),
+        "acme-eu",
+    )
+    .await;
+    assert_eq!(me.error(), "token_revoked");
+
+    // The other session still rotates.
+    let reply = refresh_with(&server, str_field(&other_session, "RefreshToken")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert!(str_field(&reply.json(), "RefreshToken").starts_with("rt."));
 }
 
 #[tokio::test]

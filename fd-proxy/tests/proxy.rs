@@ -248,6 +248,60 @@ async fn sign_in_refresh_and_logout_through_the_proxy() {
 }
 
 #[tokio::test]
+async fn a_rotating_mock_renews_the_cookie_and_refuses_a_replayed_one() {
+    let server = Server::start(&["--mock-api", "--rotate-refresh-tokens"]);
+    let reply = server
+        .fd_call(Method::POST, "/proxy/auth", Some(&alice()))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_no_refresh_token(&reply.json());
+    let signed_in = reply.refresh_cookie().expect("cookie after sign-in");
+
+    // Two refreshes in sequence, each with the cookie the previous answer set.
+    let mut cookies = vec![signed_in];
+    for round in 1..=2 {
+        let current = cookies.last().expect("a cookie").value.clone();
+        let reply = refresh(&server, Some(&current)).await;
+        assert_eq!(reply.status, StatusCode::OK, "round {round}: {reply:?}");
+        let body = reply.json();
+        assert_no_refresh_token(&body);
+        let me = get_as(
+            &server.url("/api/me"),
+            str_field(&body, "AccessToken"),
+            "acme-eu",
+        )
+        .await;
+        assert_eq!(me.status, StatusCode::OK, "round {round}");
+        let renewed = reply.refresh_cookie().expect("rotated cookie");
+        assert_ne!(renewed.value, current, "round {round}");
+        assert!(renewed.has("httponly"), "{}", renewed.raw);
+        assert_eq!(renewed.attr("path"), Some("/proxy/auth"));
+        assert_eq!(renewed.attr("max-age"), Some(MONTH_SECS));
+        cookies.push(renewed);
+    }
+
+    // The cookies the rotations replaced carry retired tokens: the mock's 400 keeps its status,
+    // and the cookie is cleared.
+    for stale in &cookies[..2] {
+        let reply = refresh(&server, Some(&stale.value)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{reply:?}");
+        assert_eq!(
+            reply.json(),
+            json!({"error": "refresh_rejected", "upstreamStatus": 400})
+        );
+        let cleared = reply.refresh_cookie().expect("cookie cleared");
+        assert_eq!(cleared.value, "");
+        assert_eq!(cleared.attr("max-age"), Some("0"));
+        assert_eq!(cleared.attr("path"), Some("/proxy/auth"));
+    }
+
+    // The newest cookie still works (a replay does not end the session).
+    let reply = refresh(&server, Some(&cookies[2].value)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert!(reply.refresh_cookie().is_some());
+}
+
+#[tokio::test]
 async fn mfa_through_the_proxy_sets_the_cookie() {
     let server = Server::start(&["--mock-api"]);
     let challenge = server
