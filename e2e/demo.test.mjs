@@ -1,8 +1,9 @@
 // The example page that `npm start` serves (www/, built with Vite, on fd-proxy's mock API and
 // refresh-token proxy), driven as a person would in headless Chromium: sign-in, MFA, one refresh for
-// a burst of 20 calls, a revoked session sent back to /login, and cookie mode's HttpOnly refresh
-// token. Saves screenshots of the dashboard (laptop and phone) and of the timeline in
-// e2e/screenshots/. FD_DEMO_ORIGIN=http://127.0.0.1:8080 tests a server that is already running.
+// a burst of 20 calls, a revoked session sent back to /login, cookie mode's HttpOnly refresh token,
+// and two tabs sharing one session (one sends the refresh, the other adopts it). Saves screenshots
+// of the dashboard (laptop and phone), of the timeline and of both tabs in e2e/screenshots/.
+// FD_DEMO_ORIGIN=http://127.0.0.1:8080 tests a server that is already running.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
@@ -262,4 +263,118 @@ test("cookie mode: sign-in through /proxy, the refresh token only in an HttpOnly
   await page.waitForURL(`${origin}/login`);
   assert.equal(await session(page), null);
   assert.equal((await context.cookies()).find((c) => c.name === "fd_refresh"), undefined, "the proxy dropped its cookie");
+});
+
+/** Another tab of `context`: same origin, same storage, and the context's Playwright clock. */
+async function openTab(context, path = "/") {
+  const page = await context.newPage();
+  page.logs = [];
+  page.on("console", (m) => page.logs.push(`console.${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => page.logs.push(`pageerror: ${e.stack ?? e.message}`));
+  page.on("requestfailed", (r) => page.logs.push(`requestfailed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
+  await page.setViewportSize(LAPTOP);
+  page.seen = [];
+  page.on("request", (request) => page.seen.push({ method: request.method(), url: request.url(), request }));
+  await page.goto(origin + path);
+  await ready(page);
+  return page;
+}
+
+const showsAlice = (page) =>
+  page.waitForFunction(() => document.querySelector("#result pre")?.textContent.includes('"alice"'), null, { timeout: 15_000 });
+
+test("two tabs share one session: one refresh, the other tab adopts it", async (t) => {
+  // `page.clock` is its context's: installed here, it also runs in every tab opened later in this
+  // context (from before their scripts start), and one fastForward moves all of them.
+  const { context, page: first } = await open(t, { clock: true });
+  await signInAlice(first);
+  const second = await openTab(context);
+  await second.waitForSelector("#dashboard:not([hidden])");
+  assert.equal(pathOf(second.url()), "/", "the second tab shows the dashboard without signing in");
+  assert.equal(await second.textContent("#session-partner"), "acme-eu");
+
+  // Memory mode: only the tab that signed in holds the refresh token; the other gets refreshes through it.
+  assert.equal(await first.textContent("#session-refresh-where"), "In wasm memory, this tab only");
+  assert.match(
+    await second.textContent("#session-refresh-where"),
+    /^None in this tab \(opened after sign-in\): another tab that holds one refreshes for it; with none open, the token is used until it expires$/,
+  );
+  assert.match(await second.textContent("#session-refresh-in"), /^\d+:\d\d$/, "the second tab still counts down to the refresh");
+  for (const page of [first, second]) {
+    assert.equal(await page.isVisible("#tabs-hint"), true, "the hint to open a second tab");
+    assert.equal(await page.getAttribute("#tabs-hint a", "target"), "_blank");
+    assert.equal(await page.locator("#refresh-log li[data-source]").count(), 0, "no refresh yet");
+  }
+
+  const refreshes = []; // every refresh request of both tabs
+  context.on("request", (r) => {
+    if (r.method() === "POST" && pathOf(r.url()).endsWith("/auth/refresh_token")) refreshes.push(r);
+  });
+  const tabOf = (r) => (r.frame().page() === first ? "the first tab" : r.frame().page() === second ? "the second tab" : "?");
+  const before = (await session(first)).accessToken;
+
+  await first.clock.fastForward(PAST_THRESHOLD_MS);
+  for (const page of [first, second]) {
+    await page.waitForFunction(() => document.querySelector("#session-refresh-in").textContent.includes("due now"));
+  }
+
+  // The tab without a refresh token calls first: it gets its refresh from the tab that has one.
+  await second.click("#call-me");
+  await showsAlice(second);
+  assert.equal(
+    refreshes.length,
+    1,
+    `the second tab's call past the threshold should have had the first tab refresh for it: ` +
+      `${refreshes.length} refresh requests by the time it answered` +
+      (refreshes.length ? ` (from ${refreshes.map(tabOf).join(", ")})` : "") +
+      explain(first) +
+      explain(second),
+  );
+  assert.equal(tabOf(refreshes[0]), "the first tab", "the tab that holds the refresh token sent the refresh");
+  assert.equal(pathOf(refreshes[0].url()), "/api/auth/refresh_token");
+  const refreshed = (await session(second)).accessToken;
+  assert.notEqual(refreshed, before, "a new access token in the shared session");
+  const me = requestsTo(second, "GET", "/api/me").at(-1).request;
+  assert.equal((await me.allHeaders()).authorization, `Bearer ${refreshed}`, "the second tab's call went out with it");
+
+  // Then the tab with the refresh token: the shared session is fresh, so no second refresh.
+  await first.click("#call-me");
+  await showsAlice(first);
+  assert.equal(refreshes.length, 1, `one refresh across both tabs, got ${refreshes.length} (from ${refreshes.map(tabOf).join(", ")})`);
+  assert.equal((await session(first)).accessToken, refreshed);
+
+  // Each tab's Refreshes list tells who did it.
+  const rows = async (page, source) => {
+    await page.waitForSelector(`#refresh-log li[data-source="${source}"]`, { timeout: 5_000 }).catch(async () => {
+      throw new Error(`no "${source}" row; the list says: ${await page.textContent("#refresh-log")}${explain(page)}`);
+    });
+    return page.locator("#refresh-log li[data-source]").allTextContents();
+  };
+  const firstRows = await rows(first, "this-tab");
+  assert.equal(firstRows.length, 1, firstRows.join(" | "));
+  assert.match(firstRows[0], /sent by this tab/);
+  const secondRows = await rows(second, "other-tab");
+  assert.equal(secondRows.length, 1, secondRows.join(" | "));
+  assert.match(secondRows[0], /adopted from another tab/);
+  assert.equal(await first.textContent("#refresh-tally"), "sent 1 · adopted 0");
+  assert.equal(await second.textContent("#refresh-tally"), "sent 0 · adopted 1");
+  assert.equal(await first.textContent("#refresh-count"), "1");
+  assert.equal(await second.textContent("#refresh-count"), "0", "the second tab sent no refresh request");
+
+  for (const page of [first, second]) {
+    assert.equal(pathOf(page.url()), "/", "both tabs stay signed in");
+    assert.equal(await page.isVisible("#dashboard"), true);
+    assert.equal(await page.isVisible("#tabs-hint"), true);
+    assert.match(await page.textContent("#session-refresh-in"), /^\d+:\d\d$/, "the next refresh is due again later");
+  }
+
+  // The session cards and the Refreshes lists of the tab that adopted the refresh and of the one that sent it.
+  await mkdir(SHOTS, { recursive: true });
+  for (const [page, file] of [[second, "tabs.png"], [first, "tabs-sender.png"]]) {
+    await page.waitForTimeout(600); // the token's life bar animates back to the start
+    const box = await page.locator("#dashboard .grid-2").boundingBox();
+    const pad = 16;
+    const clip = { x: box.x - pad, y: box.y - pad, width: box.width + 2 * pad, height: box.height + 2 * pad };
+    await page.screenshot({ path: join(SHOTS, file), clip, fullPage: true });
+  }
 });

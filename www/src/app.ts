@@ -7,10 +7,12 @@ export const app = {
   mode: "memory" as Mode,
   thresholdMs: 300_000,
   /**
-   * Whether fd-fetch can refresh this session. In memory mode the refresh token lives in wasm memory
-   * and is gone after a reload; the page learns it has one from a sign-in (or a refresh) in this tab.
+   * Memory mode: whether this tab's wasm memory holds the refresh token. Only a sign-in in this tab
+   * puts one there; a reload, or a tab opened after the sign-in, has none. Such a tab still gets its
+   * refreshes: another tab that holds one refreshes for it (with none open, its token is used until it
+   * expires). Cookie mode does not read it: the proxy's cookie, shared by every tab, refreshes there.
    */
-  canRefresh: false,
+  holdsRefreshToken: false,
   /** Set while the page itself signs out, so that the listener does not call it "session ended". */
   signingOut: false,
 };
@@ -55,6 +57,6 @@ export function signOutByUser(): void {
   } finally {
     app.signingOut = false;
   }
-  app.canRefresh = false;
+  app.holdsRefreshToken = false;
   clearSessionEnded();
 }

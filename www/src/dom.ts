@@ -52,6 +52,23 @@ export function fingerprint(token: string): string {
   return (hash >>> 0).toString(16).padStart(8, "0") + "…";
 }
 
+/**
+ * The `sub` claim of a JWT access token (who it is for), or null if the token is not a JWT with one.
+ * Read to tell a refresh from another user's sign-in; nothing of it is shown.
+ */
+export function tokenSubject(token: string): string | null {
+  const payload = token.split(".")[1];
+  if (payload === undefined) return null;
+  try {
+    const text = atob(payload.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(payload.length / 4) * 4, "="));
+    const claims: unknown = JSON.parse(text);
+    const sub = claims !== null && typeof claims === "object" ? (claims as Record<string, unknown>)["sub"] : undefined;
+    return typeof sub === "string" ? sub : null;
+  } catch {
+    return null;
+  }
+}
+
 export interface ErrorInfo {
   /** `session_expired`, or the error's name for a non-FdError. */
   code: string;

@@ -40,7 +40,7 @@ export function initLogin(onSignedIn: () => void): void {
       showStep("mfa");
       return;
     }
-    app.canRefresh = true;
+    app.holdsRefreshToken = true;
     clearSessionEnded();
     password.value = "";
     code.value = "";

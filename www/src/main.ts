@@ -7,6 +7,7 @@ import { clearResult, initDashboard } from "./dashboard";
 import { byId, errorInfo, h, mmss } from "./dom";
 import { startLog } from "./log";
 import { enterLogin, initLogin, resetLogin } from "./login";
+import { startRefreshLog } from "./refreshes";
 import { currentRoute, navigate, startRouter, type Route } from "./router";
 import { renderSession, startSessionCard, stopSessionCard } from "./session";
 
@@ -94,16 +95,17 @@ async function boot(): Promise<void> {
   renderMode();
 
   await applyMode(app.mode, app.demo);
-  // A session restored from storage: in cookie mode the proxy's cookie can refresh it; in memory
-  // mode the refresh token did not survive the reload.
-  app.canRefresh = app.mode === "cookie" && getSession() !== null;
+  // A session restored from storage, in memory mode: this tab has no refresh token of its own (it did
+  // not survive a reload, and a tab opened after the sign-in never had one); another tab that holds
+  // one refreshes for it. In cookie mode the proxy's cookie, shared by every tab, refreshes it.
+  app.holdsRefreshToken = false;
 
   onSessionChange((session) => {
     if (session) {
       renderSession(session);
       return;
     }
-    app.canRefresh = false;
+    app.holdsRefreshToken = false;
     if (!app.signingOut) markSessionEnded(); // a 401, a dead refresh token, or another tab
     if (currentRoute() === "/") navigate("/login", { replace: true });
   });
@@ -116,6 +118,7 @@ async function boot(): Promise<void> {
   initLogin(() => navigate("/"));
   initDashboard();
   startLog();
+  startRefreshLog();
   startRouter(render);
   render(currentRoute());
   document.body.dataset["ready"] = "1";

@@ -79,20 +79,29 @@ export function renderSession(session: FdSession | null): void {
 
   if (app.mode === "cookie") {
     el.where.replaceChildren("HttpOnly cookie ", h("code", {}, "fd_refresh"), " on ", h("code", {}, "/proxy/auth"));
-  } else if (app.canRefresh) {
+  } else if (app.holdsRefreshToken) {
     el.where.textContent = "In wasm memory, this tab only";
   } else {
-    el.where.textContent = "None since the reload: this token is used until it expires";
+    el.where.replaceChildren(
+      "None in this tab",
+      h(
+        "span",
+        { class: "muted" },
+        " (opened after sign-in): another tab that holds one refreshes for it; with none open, the token is used until it expires",
+      ),
+    );
   }
 
-  const due = app.canRefresh && refreshIn <= 0;
-  el.refreshIn.textContent = !app.canRefresh
-    ? "none: no refresh token since the reload"
-    : due
-      ? "due now — the next call refreshes"
-      : mmss(refreshIn);
+  // Without a refresh token of its own, a tab still gets its refresh when due: through another tab.
+  const due = refreshIn <= 0;
+  const throughAnotherTab = app.mode === "memory" && !app.holdsRefreshToken;
+  el.refreshIn.textContent = !due
+    ? mmss(refreshIn)
+    : throughAnotherTab
+      ? "due now — the next call asks another tab"
+      : "due now — the next call refreshes";
   el.refreshIn.classList.toggle("due", due);
-  el.refreshIn.classList.toggle("word", !app.canRefresh || due);
+  el.refreshIn.classList.toggle("word", due);
 
   // The token's life from issue (left) to expiry (right), with the point the refresh falls due.
   const elapsed = Math.min(1, Math.max(0, 1 - left / lifetime));

@@ -33,6 +33,7 @@ export interface BurstSummary {
 export async function runBurst(): Promise<BurstSummary> {
   const session = getSession();
   const dueInMs = session ? refreshDueInMs(session) : 0;
+  const tokenBefore = session?.accessToken;
   const t0 = performance.now();
 
   const pending = Array.from({ length: CALLS }, async (_, k): Promise<Call> => {
@@ -58,7 +59,8 @@ export async function runBurst(): Promise<BurstSummary> {
   const errors = [...new Set(calls.flatMap((c) => (c.error ? [c.error] : [])))];
   const failed = calls.filter((c) => c.error !== null).length;
   const totalMs = lastSettled - t0;
-  caption.replaceChildren(...captionText(calls.length, refreshes, calls, dueInMs, failed, errors, totalMs));
+  const adopted = refreshes.length === 0 && tokenBefore !== undefined && getSession()?.accessToken !== tokenBefore;
+  caption.replaceChildren(...captionText(calls.length, refreshes, calls, dueInMs, adopted, failed, errors, totalMs));
   caption.hidden = false;
   foot.hidden = false;
   return { calls: calls.length, ok: calls.length - failed, failed, refreshes: refreshes.length, totalMs, errors };
@@ -69,6 +71,8 @@ function captionText(
   refreshes: TraceEntry[],
   calls: Call[],
   dueInMs: number,
+  /** No refresh from this tab, yet a new token: another tab refreshed and this one adopted it. */
+  adopted: boolean,
   failed: number,
   errors: string[],
   totalMs: number,
@@ -82,14 +86,19 @@ function captionText(
       ` — ${waited === n ? "every call" : `${waited} calls`} waited for it, then went out with the new token.`,
     );
   } else if (refreshes.length === 0) {
-    if (dueInMs > 0) {
-      parts.push(h("strong", {}, `No refresh was due (next due in ${mmss(dueInMs)})`));
-    } else if (!app.canRefresh) {
-      parts.push(h("strong", {}, "No refresh token in memory since the reload"));
+    if (adopted) {
+      parts.push(h("strong", {}, "Refreshed by another tab"));
+      parts.push(" — this tab sent no refresh request and adopted the new token from the shared session.");
     } else {
-      parts.push(h("strong", {}, "No refresh was made"));
+      if (dueInMs > 0) {
+        parts.push(h("strong", {}, `No refresh was due (next due in ${mmss(dueInMs)})`));
+      } else if (app.mode === "memory" && !app.holdsRefreshToken) {
+        parts.push(h("strong", {}, "No refresh token in this tab, and no other tab refreshed for it"));
+      } else {
+        parts.push(h("strong", {}, "No refresh was made"));
+      }
+      parts.push(` — ${n} requests went straight out.`);
     }
-    parts.push(` — ${n} requests went straight out.`);
   } else {
     parts.push(h("strong", {}, `${n} requests, ${refreshes.length} refreshes`));
   }

@@ -24,6 +24,11 @@ const entries: TraceEntry[] = [];
 const listeners = new Set<() => void>();
 let seq = 0;
 let refreshes = 0;
+/** This tab's latest refresh request, kept apart from `entries` so that a burst cannot push it out. */
+let lastRefresh: TraceEntry | null = null;
+
+/** How long after this tab's refresh answered a new access token still counts as that refresh's. */
+const OWN_REFRESH_WINDOW_MS = 2000;
 
 function changed(): void {
   for (const listener of listeners) listener();
@@ -44,7 +49,10 @@ export async function tracingFetch(input: Request): Promise<Response> {
     refresh: url.pathname.endsWith("/auth/refresh_token"),
     demoCall: input.headers.get("X-Demo-Call"),
   };
-  if (entry.refresh) refreshes++;
+  if (entry.refresh) {
+    refreshes++;
+    lastRefresh = entry;
+  }
   entries.push(entry);
   if (entries.length > KEEP) entries.splice(0, entries.length - KEEP);
   changed();
@@ -66,6 +74,18 @@ export const traced = (): readonly TraceEntry[] => entries;
 
 /** Refresh requests made since the page loaded. */
 export const refreshCount = (): number => refreshes;
+
+/**
+ * Whether a new access token seen now came from this tab's own refresh request: one is in flight, or
+ * the last one answered 2xx within the last 2 s. Otherwise another tab refreshed and this one adopted
+ * its session (fd-fetch shares one session across an origin's tabs, and one tab sends each refresh).
+ */
+export function refreshSentHere(now = performance.now()): boolean {
+  const r = lastRefresh;
+  if (r === null || r.failed) return false;
+  if (r.end === null) return true;
+  return r.status !== null && r.status >= 200 && r.status < 300 && now - r.end <= OWN_REFRESH_WINDOW_MS;
+}
 
 /** Called after every start and end of a request. Returns the unsubscribe function. */
 export function onTrace(listener: () => void): () => void {
