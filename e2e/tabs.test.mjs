@@ -438,6 +438,43 @@ test("report 1 — memory: a tab opened after sign-in asks the holder; nobody is
   );
 });
 
+test("report 1 — memory: a tab opened after the token expired keeps it for the holder, and drops it without one", async (t) => {
+  const s = await scenario(t);
+  const a = await s.open("A");
+  const signedIn = await mustSignIn(a);
+  // Every tab's view: the stored token has expired (A has not refreshed it yet, e.g. it slept).
+  await s.fastForward(EXPIRE);
+  let since = s.traffic.mark();
+  const b = await s.open("B"); // restores an expired session while A holds the refresh token
+  const restored = (await tabState(b)).session;
+  const me = meView(await fdMe(b));
+  await s.traffic.quiet();
+  const after = await sameSessionEverywhere([a, b]);
+  expectSummary(
+    {
+      restored: restored?.accessToken === signedIn.accessToken,
+      me,
+      refreshesByTab: byTab(s.refreshes(since)),
+      signedIn: after.signedIn,
+      newToken: after.token !== null && after.token !== signedIn.accessToken,
+    },
+    { restored: true, me: { ok: true, user: "alice", partnerId: "acme-eu" }, refreshesByTab: { A: 1 }, signedIn: 2, newToken: true },
+    "B opened after expiry, A holding the refresh token",
+  );
+
+  // Without A, nothing can refresh an expired token: a tab opened then starts signed out, as before.
+  await a.close();
+  await b.close();
+  await s.fastForward(EXPIRE);
+  const c = await s.open("C");
+  const alone = await tabState(c);
+  expectSummary(
+    { session: alone.session, saved: alone.saved },
+    { session: null, saved: null },
+    "C opened after expiry with no tab holding a refresh token",
+  );
+});
+
 test("report 2 — another user in another tab replaces this tab's session and its refresh token", async (t) => {
   const s = await scenario(t);
   const one = await s.open("1");

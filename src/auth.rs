@@ -3,11 +3,13 @@
 use js_sys::{Object, JSON};
 use wasm_bindgen::prelude::*;
 
+use crate::config::Config;
 use crate::error::{Code, Failure, FdError};
 use crate::http;
 use crate::js;
-use crate::session::{self, valid_partner, Secret, Session};
+use crate::session::{valid_partner, Secret, Session};
 use crate::state::{self, PendingMfa};
+use crate::tabs;
 use crate::time::now;
 
 pub struct Tokens {
@@ -63,8 +65,19 @@ pub async fn sign_in(credentials: JsValue, opts: JsValue) -> Result<JsValue, Fai
             )
         })?;
     let req = request(&cfg, "POST", "/auth", &credentials, "credentials")?;
-    let text = exchange(&cfg.fetch, &req, Code::SignInFailed, "sign-in was refused").await?;
-    finish(&text, partner)
+    let gen = state::next_auth();
+    let locked = cfg.clone();
+    tabs::exclusively(&cfg, async move {
+        let text = exchange(
+            &locked.fetch,
+            &req,
+            Code::SignInFailed,
+            "sign-in was refused",
+        )
+        .await?;
+        finish(&locked, gen, &text, partner).await
+    })
+    .await
 }
 
 /// `PUT {authUrl}/auth/challenge/mfa-token` with `body` plus the pending challenge's `session`.
@@ -86,18 +99,23 @@ pub async fn complete_mfa(body: JsValue) -> Result<JsValue, Failure> {
         .map_or(JsValue::NULL, |s| s.expose().into());
     js::set(&payload, "session", &session);
     let req = request(&cfg, "PUT", "/auth/challenge/mfa-token", &payload, "body")?;
-    let text = exchange(
-        &cfg.fetch,
-        &req,
-        Code::MfaFailed,
-        "the MFA code was refused",
-    )
-    .await?;
-    finish(&text, pending.partner)
+    let gen = state::next_auth();
+    let locked = cfg.clone();
+    tabs::exclusively(&cfg, async move {
+        let text = exchange(
+            &locked.fetch,
+            &req,
+            Code::MfaFailed,
+            "the MFA code was refused",
+        )
+        .await?;
+        finish(&locked, gen, &text, pending.partner).await
+    })
+    .await
 }
 
 fn request(
-    cfg: &crate::config::Config,
+    cfg: &Config,
     method: &str,
     route: &str,
     body: &JsValue,
@@ -139,20 +157,27 @@ async fn exchange(
     Ok(text)
 }
 
-/// A 2xx auth answer: tokens start a session; a challenge is kept for `completeMfa`.
-fn finish(text: &str, partner: String) -> Result<JsValue, Failure> {
+/// A 2xx auth answer (under the tabs' lock): tokens start a session; a challenge is kept for
+/// `completeMfa`. Dropped when a later `signIn`, `completeMfa`, `setSession` or `signOut` was called
+/// meanwhile (`gen`): the call made last wins, whichever answer comes last.
+async fn finish(cfg: &Config, gen: u64, text: &str, partner: String) -> Result<JsValue, Failure> {
+    let arrived = now();
+    let answer = parse_answer(text);
+    if state::with(|s| s.auth_gen != gen) {
+        return Err(FdError::new(
+            Code::SignInFailed,
+            &["a later signIn, setSession or signOut replaced this sign-in; its answer was dropped"],
+        )
+        .into());
+    }
     let result = Object::new();
-    match parse_answer(text) {
+    match answer {
         Some(Answer::Tokens(t)) => {
-            let expires_at = session::expires_at(now(), &t.access, t.expires_in);
-            let session = Session {
-                access: t.access,
-                expires_at,
-                partner,
-            };
+            let session = Session::arrived(t.access, partner, arrived, t.expires_in);
             js::set(&result, "status", &"signed_in".into());
             js::set(&result, "session", &state::public(Some(&session)));
             state::install(session, t.refresh);
+            tabs::mark(cfg).await;
         }
         Some(Answer::Challenge { name, session }) => {
             state::with(|s| s.mfa = Some(PendingMfa { session, partner }));

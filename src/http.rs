@@ -55,6 +55,14 @@ pub fn lenient_body(text: &str) -> JsValue {
     }
 }
 
+/// `POST {authUrl}/auth/logout` (cookie mode: the proxy drops its cookie). `keepalive`, so that a
+/// page navigating to `loginUrl` at once does not cancel it. Its outcome changes nothing here.
+pub async fn logout(cfg: &Config) {
+    if let Ok(req) = auth_request(cfg, "POST", "/auth/logout", &js_sys::Object::new(), None) {
+        let _ = send(&cfg.fetch, &req).await;
+    }
+}
+
 /// A JSON call to `{authUrl}{route}`. In cookie mode it carries cookies and the proxy's CSRF header.
 pub fn auth_request(
     cfg: &Config,
@@ -75,6 +83,9 @@ pub fn auth_request(
     init.set_headers(&headers);
     if let Some(s) = signal {
         init.set_signal(Some(s));
+    }
+    if route == "/auth/logout" {
+        crate::js::set(&init, "keepalive", &JsValue::TRUE);
     }
     let mut url = String::with_capacity(cfg.auth.len() + route.len());
     url.push_str(&cfg.auth);

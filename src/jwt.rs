@@ -1,7 +1,9 @@
-//! Reads the lifetime (`exp - iat`) out of a JWT access token, without a JSON library.
+//! Reads the lifetime (`exp - iat`) and the subject (`sub`) out of a JWT access token, without a
+//! JSON library.
 //!
 //! The token is never verified here: the API does that. We only want to know how long the token was
-//! issued for, so that expiry is measured on our own clock (see `session::expires_at`).
+//! issued for, so that expiry is measured on our own clock (see `session::Session::arrived`), and
+//! whose it is, so that tabs can tell one user's session from another's.
 
 /// The longest lifetime we believe. A bigger `exp - iat` is treated as undecodable.
 pub const MAX_LIFETIME_SECS: f64 = 366.0 * 24.0 * 3600.0;
@@ -9,9 +11,21 @@ pub const MAX_LIFETIME_SECS: f64 = 366.0 * 24.0 * 3600.0;
 /// Nesting deeper than this in a payload is treated as garbage rather than walked.
 const MAX_DEPTH: u32 = 32;
 
-/// `exp - iat` of a JWT in seconds, when the token is a JWT whose payload holds both as numbers and
-/// the difference is positive and sane. `None` for anything else.
-pub fn lifetime_secs(token: &str) -> Option<f64> {
+/// What a token says of itself. Both `None` for a token that is not a well-formed JWT.
+#[derive(Debug, Default, PartialEq)]
+pub struct Claims {
+    /// `exp - iat` in seconds, when both are numbers and the difference is positive and sane.
+    pub lifetime_secs: Option<f64>,
+    /// The `sub` claim, when it is a string.
+    pub sub: Option<String>,
+}
+
+/// The claims of a JWT: three dot-separated parts whose middle one is base64url JSON.
+pub fn claims(token: &str) -> Claims {
+    payload_claims(token).unwrap_or_default()
+}
+
+fn payload_claims(token: &str) -> Option<Claims> {
     let mut parts = token.split('.');
     let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -19,9 +33,18 @@ pub fn lifetime_secs(token: &str) -> Option<f64> {
     }
     let bytes = base64url_decode(payload)?;
     let text = core::str::from_utf8(&bytes).ok()?;
-    let (iat, exp) = iat_exp(text)?;
-    let life = exp - iat;
-    (life.is_finite() && life > 0.0 && life <= MAX_LIFETIME_SECS).then_some(life)
+    let (iat, exp, sub) = fields(text)?;
+    let life = exp.zip(iat).map(|(exp, iat)| exp - iat);
+    Some(Claims {
+        lifetime_secs: life.filter(|l| l.is_finite() && *l > 0.0 && *l <= MAX_LIFETIME_SECS),
+        sub,
+    })
+}
+
+/// `exp - iat` of a JWT in seconds, or `None` (see [`Claims::lifetime_secs`]).
+#[cfg(test)]
+pub fn lifetime_secs(token: &str) -> Option<f64> {
+    claims(token).lifetime_secs
 }
 
 /// Decodes unpadded or padded base64url. `None` on any character outside the alphabet.
@@ -50,14 +73,14 @@ pub fn base64url_decode(input: &str) -> Option<Vec<u8>> {
     (bits < 6).then_some(out)
 }
 
-/// The top-level `iat` and `exp` numbers of a JSON object. `None` unless the text is one
-/// well-formed JSON object that has both.
-fn iat_exp(text: &str) -> Option<(f64, f64)> {
+/// The top-level `iat` and `exp` numbers and `sub` string of a JSON object. `None` unless the text
+/// is one well-formed JSON object; a claim of another type is garbage too.
+fn fields(text: &str) -> Option<(Option<f64>, Option<f64>, Option<String>)> {
     let mut p = Parser {
         s: text.as_bytes(),
         i: 0,
     };
-    let (mut iat, mut exp) = (None, None);
+    let (mut iat, mut exp, mut sub) = (None, None, None);
     p.ws();
     p.eat(b'{')?;
     p.ws();
@@ -73,6 +96,7 @@ fn iat_exp(text: &str) -> Option<(f64, f64)> {
             match key.as_str() {
                 "iat" => iat = Some(p.number()?),
                 "exp" => exp = Some(p.number()?),
+                "sub" => sub = Some(p.string()?),
                 _ => p.value(0)?,
             }
             p.ws();
@@ -87,7 +111,7 @@ fn iat_exp(text: &str) -> Option<(f64, f64)> {
     if p.i != p.s.len() {
         return None;
     }
-    Some((iat?, exp?))
+    Some((iat, exp, sub))
 }
 
 struct Parser<'a> {
@@ -282,6 +306,22 @@ mod tests {
         // Padded base64 is accepted too.
         let padded = format!("h.{}==.s", b64(r#"{"iat":0,"exp":60}"#));
         assert_eq!(lifetime_secs(&padded), Some(60.0));
+    }
+
+    #[test]
+    fn reads_the_subject() {
+        let c = claims(&jwt(r#"{"sub":"al\u0069ce","iat":1,"exp":61}"#));
+        assert_eq!(c.sub.as_deref(), Some("alice"));
+        assert_eq!(c.lifetime_secs, Some(60.0));
+        // A subject without a lifetime, and a lifetime without a subject.
+        assert_eq!(claims(&jwt(r#"{"sub":"bob"}"#)).sub.as_deref(), Some("bob"));
+        assert_eq!(claims(&jwt(r#"{"iat":1,"exp":2}"#)).sub, None);
+        // A `sub` that is not a string makes the payload garbage, as a bad `iat` does.
+        assert_eq!(
+            claims(&jwt(r#"{"sub":7,"iat":1,"exp":2}"#)),
+            Claims::default()
+        );
+        assert_eq!(claims("opaque-token"), Claims::default());
     }
 
     #[test]

@@ -37,20 +37,19 @@ mod response;
 mod session;
 mod state;
 mod storage;
+mod tabs;
+mod task;
 mod time;
 
 use std::rc::Rc;
 
-use std::future::Future;
-use std::pin::Pin;
-
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use crate::config::Config;
-use crate::error::{Failure, FdError};
+use crate::error::FdError;
 use crate::session::{valid_partner, Secret, Session};
+use crate::task::promise;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -114,22 +113,27 @@ export type SignInResult =
 #[wasm_bindgen(js_name = configure, unchecked_return_type = "Promise<void>")]
 pub fn configure(#[wasm_bindgen(unchecked_param_type = "FdOptions")] options: JsValue) -> Promise {
     promise(async move {
-        configure_now(&options)?;
+        if let Some(cfg) = configure_now(&options)? {
+            tabs::drop_orphan(&cfg).await;
+        }
         Ok(JsValue::UNDEFINED)
     })
 }
 
-fn configure_now(options: &JsValue) -> Result<(), FdError> {
+/// The synchronous part of `configure`; the config when it restored the session from storage.
+fn configure_now(options: &JsValue) -> Result<Option<Rc<Config>>, FdError> {
     let cfg = Rc::new(Config::parse(options)?);
-    watch_other_tabs();
     let prev = state::with(|s| s.config.replace(cfg.clone()));
-    if prev.is_none_or(|p| p.storage_key != cfg.storage_key) {
+    tabs::attach(&cfg);
+    let restored = prev.is_none_or(|p| p.storage_key != cfg.storage_key);
+    if restored {
         state::restore(&cfg, time::now());
     }
     if cfg.cookie_mode {
         state::with(|s| s.refresh_token = None);
+        tabs::sync_holder();
     }
-    Ok(())
+    Ok(restored.then_some(cfg))
 }
 
 /// Fetches `path` (under `baseUrl`) with fresh tokens. Resolves with the parsed JSON, the text, or
@@ -202,21 +206,18 @@ pub fn set_session(
                 bad("refreshToken", "must be a non-empty token of visible ASCII")
             })?),
         };
-    let expires_at = match get("expiresAt") {
-        None => session::expires_at(time::now(), &access, None),
-        Some(v) => v
-            .as_f64()
-            .filter(|n| n.is_finite())
-            .ok_or_else(|| bad("expiresAt", "must be a number (ms since the epoch)"))?,
-    };
-    state::install(
-        Session {
+    let session = match get("expiresAt") {
+        None => Session::arrived(access, partner, time::now(), None),
+        Some(v) => Session::known(
             access,
-            expires_at,
             partner,
-        },
-        refresh,
-    );
+            v.as_f64()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| bad("expiresAt", "must be a number (ms since the epoch)"))?,
+        ),
+    };
+    state::next_auth();
+    state::install(session, refresh);
     Ok(())
 }
 
@@ -231,16 +232,7 @@ pub fn get_session() -> Result<JsValue, JsValue> {
 /// mode it also posts `{authUrl}/auth/logout` so the proxy drops its cookie. It does not navigate.
 #[wasm_bindgen(js_name = signOut)]
 pub fn sign_out() -> Result<(), JsValue> {
-    let cfg = state::config()?;
-    state::end(|_| true);
-    if cfg.cookie_mode {
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Ok(req) = http::auth_request(&cfg, "POST", "/auth/logout", &Object::new(), None)
-            {
-                let _ = http::send(&cfg.fetch, &req).await;
-            }
-        });
-    }
+    state::sign_out(state::config()?);
     Ok(())
 }
 
@@ -267,50 +259,4 @@ pub fn ensure_fresh() -> Promise {
         js::set(&o, "partnerId", &partner.into());
         Ok(o.into())
     })
-}
-
-/// Every async export goes through this one boxed instantiation of `future_to_promise`: one copy of
-/// the promise plumbing in the wasm instead of one per export (about 10 KB less).
-fn promise(f: impl Future<Output = Result<JsValue, Failure>> + 'static) -> Promise {
-    let boxed: Pin<Box<dyn Future<Output = Result<JsValue, Failure>>>> = Box::pin(f);
-    future_to_promise(async move { boxed.await.map_err(JsValue::from) })
-}
-
-/// Follows other tabs through the `storage` event: their sign-in, refresh and sign-out. Registered
-/// once, on the first `configure`, and only where there is a global event target (not at import).
-fn watch_other_tabs() {
-    if state::with(|s| std::mem::replace(&mut s.watching_tabs, true)) {
-        return;
-    }
-    let global = js_sys::global();
-    let Ok(add) = Reflect::get(&global, &"addEventListener".into()) else {
-        return;
-    };
-    let Some(add) = add.dyn_ref::<Function>() else {
-        return;
-    };
-    let on_storage =
-        Closure::<dyn FnMut(web_sys::StorageEvent)>::new(|ev: web_sys::StorageEvent| {
-            let Some(cfg) = state::with(|s| s.config.clone()) else {
-                return;
-            };
-            if ev.key().is_some_and(|k| k != cfg.storage_key)
-                || !ev.storage_area().is_some_and(|a| storage::is_local(&a))
-            {
-                return;
-            }
-            match ev.new_value() {
-                // Removed (sign-out, a dead session, `localStorage.clear()`).
-                None => state::adopt(None),
-                // Written: adopt it if it is a live session; ignore garbage rather than sign out over it.
-                Some(text) => {
-                    if let Some(s) = storage::parse(&text).filter(|s| s.expires_at > time::now()) {
-                        state::adopt(Some(s));
-                    }
-                }
-            }
-        });
-    let _ = add.call2(&global, &"storage".into(), on_storage.as_ref());
-    // Lives as long as the page.
-    on_storage.forget();
 }

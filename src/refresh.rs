@@ -1,15 +1,20 @@
-//! `ensureFresh`: one refresh in flight per page, shared by every waiter.
+//! `ensureFresh`: one refresh in flight per page, shared by every waiter, and one across tabs.
 //!
-//! The refresh runs as a JS promise of its own (`future_to_promise` spawns it), so it completes and
+//! The refresh runs as a JS promise of its own (`task::promise` spawns it), so it completes and
 //! saves its result whichever waiters remain; a waiter's abort signal ends only that waiter's wait.
 //! The promise resolves to an outcome code; what the refresh produced is applied to the state by the
 //! refresh itself, under the epoch it started in.
+//!
+//! Across tabs (see `tabs`): a tab that can refresh (memory mode with a refresh token, or cookie
+//! mode) does so under the tabs' lock, after looking at what storage holds now; a tab that cannot
+//! asks one that can.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
-use js_sys::Object;
+use js_sys::{Array, Object, Promise};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
 use crate::auth::{self, Answer};
@@ -18,8 +23,11 @@ use crate::error::{Code, Failure, FdError};
 use crate::http;
 use crate::js;
 use crate::response::refresh_is_fatal;
-use crate::session::{self, Freshness, Secret};
+use crate::session::{Freshness, Secret};
 use crate::state::{self, Inflight};
+use crate::storage;
+use crate::tabs;
+use crate::task;
 use crate::time::now;
 
 /// New tokens were saved under the epoch the refresh began in.
@@ -30,6 +38,10 @@ const SUPERSEDED: f64 = 1.0;
 const DEAD: f64 = 2.0;
 /// 5xx, network, timeout or a malformed answer: the session is kept, the next call tries again.
 const TRANSIENT: f64 = 3.0;
+/// Another tab's refresh: its session, not under the threshold, has been adopted.
+const ADOPTED: f64 = 4.0;
+/// This tab cannot refresh and no tab that can answered: the token is used until it expires.
+const NO_HOLDER: f64 = 5.0;
 
 /// How many times a waiter starts over when the session changes under it, before giving up.
 const MAX_ROUNDS: usize = 4;
@@ -38,7 +50,7 @@ const MAX_ROUNDS: usize = 4;
 pub async fn ensure_fresh(signal: Option<&AbortSignal>) -> Result<(Secret, String), Failure> {
     let cfg = state::config()?;
     for _ in 0..MAX_ROUNDS {
-        let (session, epoch, can_refresh, inflight) = state::with(|s| {
+        let (session, epoch, holder, inflight) = state::with(|s| {
             let joinable = s
                 .inflight
                 .as_ref()
@@ -52,21 +64,19 @@ pub async fn ensure_fresh(signal: Option<&AbortSignal>) -> Result<(Secret, Strin
             )
         });
         let session = session.ok_or_else(FdError::not_signed_in)?;
+        // Memory mode without a refresh token: another tab may hold one.
+        let can_ask = !holder && storage::shared();
         match (
-            session::freshness(session.expires_at, now(), cfg.threshold_ms),
-            can_refresh,
+            session.freshness(now(), cfg.threshold_ms),
+            holder || can_ask,
         ) {
             (Freshness::Fresh, _) | (Freshness::Stale, false) => {
                 return Ok((session.access, session.partner))
             }
-            (Freshness::Expired, false) => {
-                // Restored after a reload in memory mode: no way to refresh, and the token is dead.
-                state::expire(|s| s.epoch == epoch);
-                return Err(FdError::session_expired().into());
-            }
+            (Freshness::Expired, false) => return Err(expired_here(epoch)),
             _ => {}
         }
-        let promise = inflight.unwrap_or_else(|| start(epoch, cfg.clone()));
+        let promise = inflight.unwrap_or_else(|| start(epoch, cfg.clone(), holder));
         let waited = match signal {
             Some(signal) => http::abortable(&promise, signal),
             None => promise,
@@ -78,8 +88,10 @@ pub async fn ensure_fresh(signal: Option<&AbortSignal>) -> Result<(Secret, Strin
         let current = state::with(|s| (s.epoch == epoch).then(|| s.session.clone()).flatten());
         match (outcome, current) {
             (Some(DEAD), _) => return Err(FdError::session_expired().into()),
-            (Some(FRESH), Some(s)) => return Ok((s.access, s.partner)),
-            (Some(TRANSIENT), Some(s)) if now() < s.expires_at => return Ok((s.access, s.partner)),
+            (Some(FRESH | ADOPTED), Some(s)) => return Ok((s.access, s.partner)),
+            (Some(TRANSIENT | NO_HOLDER), Some(s)) if now() < s.expires_at => {
+                return Ok((s.access, s.partner))
+            }
             (Some(TRANSIENT), Some(_)) => {
                 return Err(FdError::new(
                     Code::RefreshFailed,
@@ -87,7 +99,8 @@ pub async fn ensure_fresh(signal: Option<&AbortSignal>) -> Result<(Secret, Strin
                 )
                 .into())
             }
-            // Replaced or ended meanwhile: look again at whatever is there now.
+            (Some(NO_HOLDER), Some(_)) => return Err(expired_here(epoch)),
+            // Replaced, ended or adopted meanwhile: look again at whatever is there now.
             _ => continue,
         }
     }
@@ -98,13 +111,30 @@ pub async fn ensure_fresh(signal: Option<&AbortSignal>) -> Result<(Secret, Strin
     .into())
 }
 
-fn start(epoch: u64, cfg: Rc<Config>) -> js_sys::Promise {
+/// An expired token that nothing can refresh (restored after a reload in memory mode, and no tab
+/// holds a refresh token): the session is over.
+fn expired_here(epoch: u64) -> Failure {
+    state::expire(|s| s.epoch == epoch);
+    FdError::session_expired().into()
+}
+
+fn start(epoch: u64, cfg: Rc<Config>, holder: bool) -> Promise {
     let seq = state::with(|s| {
         s.refresh_seq += 1;
         s.refresh_seq
     });
-    let promise = future_to_promise(async move {
-        let outcome = attempt(epoch, &cfg).await;
+    let promise = task::promise(async move {
+        let outcome = if holder {
+            let locked = cfg.clone();
+            let task = async move { Ok(JsValue::from_f64(refresh_locked(epoch, locked).await)) };
+            tabs::exclusively(&cfg, task)
+                .await
+                .ok()
+                .and_then(|v| v.as_f64())
+                .unwrap_or(TRANSIENT)
+        } else {
+            ask(epoch, &cfg).await
+        };
         state::with(|s| {
             if s.inflight.as_ref().is_some_and(|f| f.seq == seq) {
                 s.inflight = None;
@@ -122,7 +152,91 @@ fn start(epoch: u64, cfg: Rc<Config>) -> js_sys::Promise {
     promise
 }
 
-async fn attempt(epoch: u64, cfg: &Config) -> f64 {
+/// Under the tabs' lock: storage first (another tab may have refreshed, signed in or out while
+/// this one waited), then the request, bounded by `refreshTimeoutMs` whatever the fetch does.
+async fn refresh_locked(epoch: u64, cfg: Rc<Config>) -> f64 {
+    tabs::settle(&cfg).await;
+    if let Some(outcome) = reconcile(epoch, &cfg) {
+        return outcome;
+    }
+    let late = Rc::new(Cell::new(false));
+    let attempt = {
+        let (cfg, late) = (cfg.clone(), late.clone());
+        task::promise(async move { Ok(JsValue::from_f64(attempt(epoch, &cfg, &late).await)) })
+    };
+    let deadline = tabs::sleep(cfg.refresh_timeout_ms);
+    let first = JsFuture::from(Promise::race(&Array::of2(&attempt, &deadline))).await;
+    match first.ok().and_then(|v| v.as_f64()) {
+        Some(outcome) => outcome,
+        None => {
+            // Out of time: whatever the request still brings is dropped.
+            late.set(true);
+            TRANSIENT
+        }
+    }
+}
+
+/// What storage holds now, against what this tab has, once the lock is ours. `Some(outcome)` when
+/// there is nothing left to send: the session was replaced or removed, or another tab's newer one
+/// of the same user was adopted. `None`: refresh.
+fn reconcile(epoch: u64, cfg: &Config) -> Option<f64> {
+    // No storage to ask: nothing to reconcile with.
+    let raw = storage::read(&cfg.storage_key)?;
+    let found = raw.as_deref().and_then(storage::parse);
+    if let Some(x) = &found {
+        tabs::saw(x);
+    }
+    let (current, stored) =
+        state::with(|s| ((s.epoch == epoch).then(|| s.session.clone()), s.stored));
+    let Some(Some(current)) = current else {
+        return Some(SUPERSEDED);
+    };
+    match found {
+        Some(x) if x == current => None,
+        Some(x) if !x.same_user(&current) => {
+            state::adopt(Some(x));
+            Some(SUPERSEDED)
+        }
+        Some(x) if x.expires_at > current.expires_at => {
+            let fresh = x.freshness(now(), cfg.threshold_ms) == Freshness::Fresh;
+            state::adopt(Some(x));
+            Some(if fresh { ADOPTED } else { SUPERSEDED })
+        }
+        // An older entry (a failed write of ours), or garbage: refresh.
+        Some(_) => None,
+        // Removed by another tab's sign-out, unless ours never got there (storage full).
+        None if raw.is_none() && stored => {
+            state::adopt(None);
+            Some(SUPERSEDED)
+        }
+        None => None,
+    }
+}
+
+/// Memory mode without a refresh token: asks a tab that holds one, then adopts what it saved.
+async fn ask(epoch: u64, cfg: &Config) -> f64 {
+    if let Some(outcome) = reconcile(epoch, cfg) {
+        return outcome;
+    }
+    match tabs::ask(cfg).await {
+        None => NO_HOLDER,
+        Some(tabs::Answer::Transient) => TRANSIENT,
+        Some(tabs::Answer::Dead) => {
+            state::expire(|s| s.epoch == epoch);
+            DEAD
+        }
+        Some(tabs::Answer::Fresh(expires_at)) => {
+            tabs::await_stored(cfg, expires_at).await;
+            match reconcile(epoch, cfg) {
+                Some(ADOPTED) => ADOPTED,
+                Some(SUPERSEDED) => SUPERSEDED,
+                _ => TRANSIENT,
+            }
+        }
+    }
+}
+
+async fn attempt(epoch: u64, cfg: &Config, late: &Cell<bool>) -> f64 {
     let token = state::with(|s| s.refresh_token.clone());
     let body = Object::new();
     let token = match (cfg.cookie_mode, &token) {
@@ -147,6 +261,9 @@ async fn attempt(epoch: u64, cfg: &Config) -> f64 {
     let Ok(resp) = http::send(&cfg.fetch, &req).await else {
         return TRANSIENT;
     };
+    if late.get() {
+        return TRANSIENT;
+    }
     let status = resp.status();
     if refresh_is_fatal(status) {
         return if state::expire(|s| s.epoch == epoch) {
@@ -165,10 +282,16 @@ async fn attempt(epoch: u64, cfg: &Config) -> f64 {
     let Some(Answer::Tokens(t)) = auth::parse_answer(&text) else {
         return TRANSIENT;
     };
-    let expires_at = session::expires_at(arrived, &t.access, t.expires_in);
-    if state::apply_refresh(epoch, t.access, expires_at, t.refresh) {
-        FRESH
-    } else {
-        SUPERSEDED
+    if late.get() {
+        return TRANSIENT;
     }
+    let rotated = t.refresh.is_some() && !cfg.cookie_mode;
+    if !state::apply_refresh(epoch, t.access, arrived, t.expires_in, t.refresh) {
+        return SUPERSEDED;
+    }
+    if rotated {
+        tabs::say_rotated();
+    }
+    tabs::mark(cfg).await;
+    FRESH
 }

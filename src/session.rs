@@ -29,28 +29,86 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// What the page may see and what is persisted: never the refresh token or the id token.
-#[derive(Clone, Debug, PartialEq)]
+/// A session: what the page may see and what is persisted (never the refresh token or the id
+/// token), plus what the access token says of itself.
+#[derive(Clone, Debug)]
 pub struct Session {
     pub access: Secret,
     /// Local clock, ms since the epoch.
     pub expires_at: f64,
     pub partner: String,
+    /// The JWT's `sub`: whose session this is, to tell users apart across tabs.
+    pub sub: Option<String>,
+    /// The token's whole lifetime in ms, when known: from the JWT, from `ExpiresIn` or the one-hour
+    /// default for tokens that arrived in this page. `None` for an opaque token read back from
+    /// storage.
+    pub lifetime_ms: Option<f64>,
+}
+
+/// Two sessions are the same when what is persisted is: the rest is derived from the token.
+impl PartialEq for Session {
+    fn eq(&self, other: &Self) -> bool {
+        self.access == other.access
+            && self.expires_at == other.expires_at
+            && self.partner == other.partner
+    }
 }
 
 /// The access token's lifetime when neither its JWT nor `ExpiresIn` says: the API's one hour.
 pub const DEFAULT_LIFETIME_SECS: f64 = 3600.0;
 
-/// When tokens that arrived at `now` (ms) expire, on our own clock: the JWT's `exp - iat` when it
-/// decodes, else `ExpiresIn`, else an hour. Using the lifetime rather than `exp` itself keeps a client
-/// whose clock is off by minutes from refreshing on every call, or too late.
-pub fn expires_at(now: f64, access: &Secret, expires_in: Option<f64>) -> f64 {
-    let from_header =
-        expires_in.filter(|s| s.is_finite() && *s > 0.0 && *s <= jwt::MAX_LIFETIME_SECS);
-    let secs = jwt::lifetime_secs(access.expose())
-        .or(from_header)
-        .unwrap_or(DEFAULT_LIFETIME_SECS);
-    now + secs * 1000.0
+impl Session {
+    /// Tokens that arrived at `now` (ms). They expire, on our own clock, after the JWT's `exp - iat`
+    /// when it decodes, else `ExpiresIn`, else an hour. Using the lifetime rather than `exp` itself
+    /// keeps a client whose clock is off by minutes from refreshing on every call, or too late.
+    pub fn arrived(access: Secret, partner: String, now: f64, expires_in: Option<f64>) -> Self {
+        let claims = jwt::claims(access.expose());
+        let from_header =
+            expires_in.filter(|s| s.is_finite() && *s > 0.0 && *s <= jwt::MAX_LIFETIME_SECS);
+        let secs = claims
+            .lifetime_secs
+            .or(from_header)
+            .unwrap_or(DEFAULT_LIFETIME_SECS);
+        Session {
+            access,
+            expires_at: now + secs * 1000.0,
+            partner,
+            sub: claims.sub,
+            lifetime_ms: Some(secs * 1000.0),
+        }
+    }
+
+    /// A session whose expiry is already known (read from storage, or given to `setSession`).
+    pub fn known(access: Secret, partner: String, expires_at: f64) -> Self {
+        let claims = jwt::claims(access.expose());
+        Session {
+            access,
+            expires_at,
+            partner,
+            sub: claims.sub,
+            lifetime_ms: claims.lifetime_secs.map(|s| s * 1000.0),
+        }
+    }
+
+    /// Whether `other` is a session of the same user (JWT `sub`) and partner. Tokens that do not
+    /// say whose they are count as the same user only when they are the same token.
+    pub fn same_user(&self, other: &Session) -> bool {
+        self.partner == other.partner
+            && match (&self.sub, &other.sub) {
+                (Some(a), Some(b)) => a == b,
+                _ => self.access == other.access,
+            }
+    }
+
+    /// Where this session stands at `now`. A token whose whole lifetime is not longer than the
+    /// threshold would be under it from the start: it is refreshed once half its life has passed.
+    pub fn freshness(&self, now: f64, threshold_ms: f64) -> Freshness {
+        let threshold = match self.lifetime_ms {
+            Some(life) if life <= threshold_ms => life / 2.0,
+            _ => threshold_ms,
+        };
+        freshness(self.expires_at, now, threshold)
+    }
 }
 
 /// Where a session stands at `now`, for a given refresh threshold.
@@ -92,6 +150,10 @@ mod tests {
     // header {"alg":"none"}, payload {"iat":1000,"exp":1120}
     const JWT_120S: &str = "eyJhbGciOiJub25lIn0.eyJpYXQiOjEwMDAsImV4cCI6MTEyMH0.x";
 
+    fn expires_at(now: f64, access: &Secret, expires_in: Option<f64>) -> f64 {
+        Session::arrived(access.clone(), "p".into(), now, expires_in).expires_at
+    }
+
     #[test]
     fn expiry_prefers_jwt_lifetime_then_expires_in_then_an_hour() {
         let now = 1_700_000_000_000.0;
@@ -115,6 +177,46 @@ mod tests {
     }
 
     #[test]
+    fn short_lived_tokens_refresh_at_half_life() {
+        let t0 = 1_700_000_000_000.0;
+        // 120 s tokens under a 5-minute threshold: fresh for the first 60 s, not stale at once.
+        let s = Session::arrived(secret(JWT_120S), "p".into(), t0, None);
+        assert_eq!(s.freshness(t0, 300_000.0), Freshness::Fresh);
+        assert_eq!(s.freshness(t0 + 59_000.0, 300_000.0), Freshness::Fresh);
+        assert_eq!(s.freshness(t0 + 61_000.0, 300_000.0), Freshness::Stale);
+        assert_eq!(s.freshness(t0 + 120_000.0, 300_000.0), Freshness::Expired);
+        // A threshold shorter than the lifetime applies as it is.
+        assert_eq!(s.freshness(t0 + 61_000.0, 30_000.0), Freshness::Fresh);
+        assert_eq!(s.freshness(t0 + 91_000.0, 30_000.0), Freshness::Stale);
+        // The lifetime equal to the threshold counts as short too.
+        assert_eq!(s.freshness(t0 + 30_000.0, 120_000.0), Freshness::Fresh);
+        // An opaque token read back from storage has no known lifetime: the threshold as it is.
+        let restored = Session::known(secret("opaque"), "p".into(), t0 + 120_000.0);
+        assert_eq!(restored.lifetime_ms, None);
+        assert_eq!(restored.freshness(t0, 300_000.0), Freshness::Stale);
+    }
+
+    #[test]
+    fn sessions_of_one_user_and_partner_are_the_same_user() {
+        // {"sub":"alice","iat":1,"exp":61} and {"sub":"bob",…}
+        let alice = "h.eyJzdWIiOiJhbGljZSIsImlhdCI6MSwiZXhwIjo2MX0.s";
+        let alice2 = "h.eyJzdWIiOiJhbGljZSIsImlhdCI6MiwiZXhwIjo2Mn0.s";
+        let bob = "h.eyJzdWIiOiJib2IiLCJpYXQiOjEsImV4cCI6NjF9.s";
+        let at = |t: &str, p: &str| Session::known(secret(t), p.into(), 1.0);
+        assert_eq!(at(alice, "p").sub.as_deref(), Some("alice"));
+        assert!(at(alice, "p").same_user(&at(alice2, "p")));
+        assert!(
+            !at(alice, "p").same_user(&at(alice2, "q")),
+            "another partner"
+        );
+        assert!(!at(alice, "p").same_user(&at(bob, "p")), "another user");
+        // Opaque tokens: only the very same token is known to be the same user.
+        assert!(at("opaque-1", "p").same_user(&at("opaque-1", "p")));
+        assert!(!at("opaque-1", "p").same_user(&at("opaque-2", "p")));
+        assert!(!at("opaque-1", "p").same_user(&at(alice, "p")));
+    }
+
+    #[test]
     fn freshness_follows_the_threshold() {
         let t = 300_000.0;
         assert_eq!(freshness(1_000_000.0, 0.0, t), Freshness::Fresh);
@@ -130,11 +232,7 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let s = Session {
-            access: secret("eyJ.secret-token.zz"),
-            expires_at: 1.0,
-            partner: "p".into(),
-        };
+        let s = Session::known(secret("eyJ.secret-token.zz"), "p".into(), 1.0);
         let shown = format!("{s:?}");
         assert!(!shown.contains("secret-token"), "{shown}");
         assert!(shown.contains("19 bytes redacted"), "{shown}");

@@ -14,6 +14,7 @@ use crate::error::FdError;
 use crate::js;
 use crate::session::{Secret, Session};
 use crate::storage;
+use crate::tabs::{self, Tabs};
 
 #[derive(Default)]
 pub struct State {
@@ -29,7 +30,16 @@ pub struct State {
     /// A JS `Set`, so that the unsubscribe function can be a plain JS closure (`support.js`).
     listeners: Option<js_sys::Set>,
     pub refresh_seq: u64,
-    pub watching_tabs: bool,
+    /// Whether the current session is known to be in storage (saved, or read from there): if
+    /// storage then shows none, another tab removed it.
+    pub stored: bool,
+    /// Bumped by every `signIn`, `completeMfa`, `setSession` and `signOut` call: a sign-in whose
+    /// answer arrives after a later one of these is dropped.
+    pub auth_gen: u64,
+    /// A session this tab signed out of, until the sign-out has run under the tabs' lock: a late
+    /// write of it by another tab's refresh is not adopted meanwhile.
+    pub leaving: Option<Session>,
+    pub tabs: Tabs,
 }
 
 /// The one refresh in flight: a promise every waiter shares, resolving to an outcome code.
@@ -101,6 +111,14 @@ fn notify(session: Option<&Session>) {
     }
 }
 
+/// The next `auth_gen`, for an auth call starting now.
+pub fn next_auth() -> u64 {
+    with(|s| {
+        s.auth_gen += 1;
+        s.auth_gen
+    })
+}
+
 /// A new session from a sign-in or `setSession`: replaces whatever was there, refresh included.
 pub fn install(session: Session, refresh: Option<Secret>) {
     let key = with(|s| {
@@ -108,63 +126,98 @@ pub fn install(session: Session, refresh: Option<Secret>) {
         s.session = Some(session.clone());
         s.refresh_token = if cookie { None } else { refresh };
         s.mfa = None;
+        s.leaving = None;
         s.epoch += 1;
         s.config.as_ref().map(|c| c.storage_key.clone())
     });
     if let Some(key) = key {
-        storage::save(&key, &session);
+        let saved = storage::save(&key, &session);
+        with(|s| s.stored = saved);
+        tabs::saw(&session);
     }
+    tabs::sync_holder();
     notify(Some(&session));
 }
 
-/// A refresh's answer, applied only if nothing replaced the session since the refresh began. Keeps
-/// the partner id; a new refresh token (rotation) replaces the old one in memory mode.
-pub fn apply_refresh(epoch: u64, access: Secret, expires_at: f64, refresh: Option<Secret>) -> bool {
+/// A refresh's answer (tokens that arrived at `arrived`), applied only if nothing replaced the
+/// session since the refresh began. Keeps the partner id; a new refresh token (rotation) replaces
+/// the old one in memory mode. `true` if it was applied.
+pub fn apply_refresh(
+    epoch: u64,
+    access: Secret,
+    arrived: f64,
+    expires_in: Option<f64>,
+    refresh: Option<Secret>,
+) -> bool {
     let saved = with(|s| {
         if s.epoch != epoch {
             return None;
         }
         let cookie = s.config.as_ref().is_some_and(|c| c.cookie_mode);
-        let session = s.session.as_mut()?;
-        session.access = access;
-        session.expires_at = expires_at;
+        let partner = s.session.as_ref()?.partner.clone();
+        let session = Session::arrived(access, partner, arrived, expires_in);
+        s.session = Some(session.clone());
         if let (false, Some(r)) = (cookie, refresh) {
             s.refresh_token = Some(r);
         }
-        Some((s.config.as_ref()?.storage_key.clone(), session.clone()))
+        Some((s.config.as_ref()?.storage_key.clone(), session))
     });
     let Some((key, session)) = saved else {
         return false;
     };
-    storage::save(&key, &session);
+    let saved = storage::save(&key, &session);
+    with(|s| s.stored = saved);
+    tabs::saw(&session);
     notify(Some(&session));
     true
 }
 
-/// Ends the session if `still(state)` holds: memory, refresh token, pending MFA and storage. Returns
-/// the config it ended under, or `None` if there was nothing to end (someone else got there first).
-pub fn end(still: impl FnOnce(&State) -> bool) -> Option<Rc<Config>> {
-    let ended = with(|s| {
+/// Ends the session if `still(state)` holds: memory, refresh token, pending MFA and storage (where
+/// `drop_stored` says the stored entry should go). Returns the config it ended under and the session
+/// that ended, or `None` if there was nothing to end (someone else got there first).
+fn end(
+    still: impl FnOnce(&State) -> bool,
+    drop_stored: impl FnOnce(Option<&Session>, Option<Session>) -> bool,
+) -> Option<(Rc<Config>, Option<Session>)> {
+    let (cfg, gone) = with(|s| {
         if s.session.is_none() && s.mfa.is_none() || !still(s) {
             return None;
         }
-        s.session = None;
         s.refresh_token = None;
         s.mfa = None;
+        s.stored = false;
         s.epoch += 1;
-        s.config.clone()
+        Some((s.config.clone()?, s.session.take()))
     })?;
-    storage::remove(&ended.storage_key);
+    let stored = storage::load(&cfg.storage_key).and_then(|t| storage::parse(&t));
+    if drop_stored(gone.as_ref(), stored) {
+        storage::remove(&cfg.storage_key);
+    }
+    tabs::sync_holder();
     notify(None);
-    Some(ended)
+    Some((cfg, gone))
+}
+
+/// `signOut`: ends whatever session there is, in every tab, and (under the tabs' lock, after any
+/// refresh in flight) takes out what a late answer writes for it; in cookie mode posts the logout.
+pub fn sign_out(cfg: Rc<Config>) {
+    next_auth();
+    let gone = end(|_| true, |_, _| true).and_then(|(_, gone)| gone);
+    with(|s| s.leaving = gone.clone());
+    tabs::after_end(cfg, gone, true);
 }
 
 /// A dead session: ended as by `end`, then the user is sent to `loginUrl`, or `onSessionExpired` is
-/// called, once however many callers find it dead. `true` if this call ended it.
+/// called, once however many callers find it dead. `true` if this call ended it. Storage is cleared
+/// only if it still holds the dead token: another tab may already have a newer one.
 pub fn expire(still: impl FnOnce(&State) -> bool) -> bool {
-    let Some(cfg) = end(|s| s.session.is_some() && still(s)) else {
+    let Some((cfg, gone)) = end(
+        |s| s.session.is_some() && still(s),
+        |gone, stored| stored.is_none_or(|x| gone.is_some_and(|g| x.access == g.access)),
+    ) else {
         return false;
     };
+    tabs::after_end(cfg.clone(), gone, false);
     match &cfg.on_expired {
         Some(f) => {
             let _ = f.call0(&JsValue::UNDEFINED);
@@ -187,41 +240,75 @@ fn navigate(url: &str) {
     }
 }
 
-/// Another tab wrote the session (`None`: it signed out). Adopts it; our refresh token stays unless
-/// the other tab ended the session.
+/// A restored session that has expired and that nothing can refresh: signed out, without
+/// navigating, and its entry removed (unless storage meanwhile holds another).
+pub fn drop_expired(now: f64) {
+    end(
+        |s| s.refresh_token.is_none() && s.session.as_ref().is_some_and(|x| x.expires_at <= now),
+        |gone, stored| stored.is_none_or(|x| gone.is_some_and(|g| x.access == g.access)),
+    );
+}
+
+/// Another tab wrote the session (`None`: it removed it). A session of the same user and partner is
+/// adopted and this tab's refresh token kept; one of another user or partner replaces this tab's
+/// and drops its refresh token; a removal signs this tab out (without navigating).
 pub fn adopt(incoming: Option<Session>) {
     let changed = with(|s| {
         if s.session == incoming {
+            s.stored = incoming.is_some();
             return false;
         }
-        if incoming.is_none() {
+        let same_user = match (&s.session, &incoming) {
+            (Some(cur), Some(new)) => cur.same_user(new),
+            _ => false,
+        };
+        if let (Some(gone), Some(new)) = (&s.leaving, &incoming) {
+            if gone.same_user(new) {
+                // A late write of the session this tab is signing out of: about to be removed.
+                return false;
+            }
+        }
+        if !same_user {
             s.refresh_token = None;
+        }
+        if incoming.is_none() {
             s.mfa = None;
         }
         s.session = incoming.clone();
+        s.stored = incoming.is_some();
         s.epoch += 1;
         true
     });
     if changed {
+        tabs::sync_holder();
         notify(incoming.as_ref());
     }
 }
 
-/// Loads the saved session for the current config. An unreadable, malformed or expired entry is
-/// removed and counts as signed out.
+/// Loads the saved session for the current config. An unreadable or malformed entry is removed and
+/// counts as signed out. An expired one is kept in cookie mode (the proxy's cookie may still
+/// refresh it) and, where tabs share storage, for `tabs::drop_orphan` to decide: another tab may
+/// hold a refresh token for it. Elsewhere it is removed too.
 pub fn restore(cfg: &Config, now: f64) {
     let saved = storage::load(&cfg.storage_key);
+    let keep_expired = cfg.cookie_mode || storage::shared();
     let session = saved
         .as_deref()
         .and_then(storage::parse)
-        .filter(|s| s.expires_at > now);
+        .filter(|s| keep_expired || s.expires_at > now);
     if saved.is_some() && session.is_none() {
         storage::remove(&cfg.storage_key);
     }
+    if let Some(restored) = &session {
+        tabs::saw(restored);
+    }
     with(|s| {
+        s.stored = session.is_some();
         s.session = session;
         s.refresh_token = None;
         s.mfa = None;
+        s.leaving = None;
         s.epoch += 1;
     });
+    tabs::sync_holder();
 }

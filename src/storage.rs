@@ -20,13 +20,26 @@ pub fn is_local(area: &JsValue) -> bool {
 }
 
 pub fn load(key: &str) -> Option<String> {
-    local_storage()?.get_item(key).ok().flatten()
+    read(key).flatten()
 }
 
-pub fn save(key: &str, session: &Session) {
-    if let (Some(store), Some(text)) = (local_storage(), serialize(session)) {
-        // Full or blocked storage: the session stays in memory; requests go on.
-        let _ = store.set_item(key, &text);
+/// The entry under `key`: `Some(None)` when there is none, `None` when there is no storage to ask
+/// (missing, as in workers and Node, or blocked).
+pub fn read(key: &str) -> Option<Option<String>> {
+    local_storage()?.get_item(key).ok()
+}
+
+/// Whether this realm has a localStorage, the one thing its tabs share a session through.
+pub fn shared() -> bool {
+    local_storage().is_some()
+}
+
+/// Writes the session; `false` when storage is missing, full or blocked (the session then stays in
+/// memory, and requests go on).
+pub fn save(key: &str, session: &Session) -> bool {
+    match (local_storage(), serialize(session)) {
+        (Some(store), Some(text)) => store.set_item(key, &text).is_ok(),
+        _ => false,
     }
 }
 
@@ -60,9 +73,5 @@ pub fn parse(text: &str) -> Option<Session> {
     let partner = field("partnerId")?
         .as_string()
         .filter(|p| valid_partner(p))?;
-    Some(Session {
-        access,
-        expires_at,
-        partner,
-    })
+    Some(Session::known(access, partner, expires_at))
 }

@@ -317,15 +317,16 @@ async fn a_rotated_refresh_token_replaces_the_old_one() {
     let api = FakeApi::new();
     setup(&api, &[("refreshThresholdMs", 4_000_000.into())]).await;
     session_with(STALE, Some("refresh-SECRET-1"));
+    // Tokens that live 1 s are refreshed once half of that has passed.
     api.reply(
         "POST",
         REFRESH,
         200,
-        r#"{"AuthenticationResult":{"AccessToken":"a-SECRET-2","RefreshToken":"refresh-SECRET-2","ExpiresIn":60}}"#,
+        r#"{"AuthenticationResult":{"AccessToken":"a-SECRET-2","RefreshToken":"refresh-SECRET-2","ExpiresIn":1}}"#,
         "application/json",
     );
     fd_fetch::ensure_fresh().await.unwrap();
-    // The threshold (4000 s) exceeds the lifetime (60 s), so the next call refreshes again.
+    sleep(600).await;
     fd_fetch::ensure_fresh().await.unwrap();
     let bodies: Vec<String> = (0..2)
         .map(|i| get_str(&api.requests(REFRESH).get(i), "body"))
@@ -337,9 +338,35 @@ async fn a_rotated_refresh_token_replaces_the_old_one() {
         .unwrap()
         - now();
     assert!(
-        (59_000.0..=60_000.0).contains(&left),
+        (0.0..=1_000.0).contains(&left),
         "ExpiresIn counts when the token is no JWT: {left}"
     );
+}
+
+#[wasm_bindgen_test]
+async fn a_token_shorter_than_the_threshold_is_refreshed_at_half_life_not_every_call() {
+    let api = FakeApi::new();
+    setup(&api, &[("refreshThresholdMs", 4_000_000.into())]).await;
+    session_with(STALE, Some("refresh-1"));
+    api.reply(
+        "POST",
+        REFRESH,
+        200,
+        r#"{"AccessToken":"a-2","ExpiresIn":60}"#,
+        "application/json",
+    );
+    fd_fetch::ensure_fresh().await.unwrap();
+    assert_eq!(api.count(REFRESH), 1);
+    // 60 s tokens under a 4000 s threshold: fresh for their first 30 s.
+    for _ in 0..3 {
+        fd_fetch::ensure_fresh().await.unwrap();
+    }
+    assert_eq!(api.count(REFRESH), 1, "no refresh before half the lifetime");
+    let left = get(&fd_fetch::get_session().unwrap(), "expiresAt")
+        .as_f64()
+        .unwrap()
+        - now();
+    assert!((59_000.0..=60_000.0).contains(&left), "{left}");
 }
 
 #[wasm_bindgen_test]

@@ -28,8 +28,8 @@ fn partner(id: &str) -> JsValue {
 async fn sign_in_saves_only_the_access_token_expiry_and_partner() {
     let api = FakeApi::new();
     let key = setup(&api, &[]).await;
-    // Tokens that live 60 s, under the 5-minute threshold: the next call refreshes.
-    api.set_lifetime(60);
+    // Tokens that live 1 s, under the 5-minute threshold: refreshed once half of that has passed.
+    api.set_lifetime(1);
     let result = fd_fetch::sign_in(alice(), partner("p-9")).await.unwrap();
     assert_eq!(get_str(&result, "status"), "signed_in");
     let session = get(&result, "session");
@@ -49,6 +49,7 @@ async fn sign_in_saves_only_the_access_token_expiry_and_partner() {
     assert!(!visible.contains("id-token"), "{visible}");
     assert!(!format!("{:?}", fd_fetch::get_session().unwrap()).contains("refresh"));
     // The refresh token was kept in memory: a refresh sends it.
+    sleep(600).await;
     fd_fetch::ensure_fresh().await.unwrap();
     assert_eq!(api.count("/api/auth/refresh_token"), 1);
     assert!(
@@ -508,7 +509,13 @@ async fn sign_out_clears_everything_and_tells_the_proxy_in_cookie_mode() {
     fd_fetch::sign_out().unwrap();
     assert!(fd_fetch::get_session().unwrap().is_null());
     assert_eq!(stored(&key), None);
-    sleep(10).await;
+    // The logout goes under the tabs' lock, after any refresh in flight.
+    for _ in 0..100 {
+        if api.count("/api/auth/logout") > 0 {
+            break;
+        }
+        sleep(10).await;
+    }
     let logout = api.requests("/api/auth/logout").get(0);
     assert_eq!(get_str(&logout, "credentials"), "include");
     assert_eq!(

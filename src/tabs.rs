@@ -1,0 +1,522 @@
+//! Many tabs, one session.
+//!
+//! Tabs of one origin share the session through localStorage under `storageKey`. What keeps them
+//! from stepping on each other:
+//! - **One lock.** Every auth operation (refresh, sign-in, MFA, the tail of a sign-out) runs under
+//!   the Web Lock `fd-fetch:<storageKey>`, one at a time across tabs. A lock not granted within
+//!   `refreshTimeoutMs` is given up (its holder hangs) and the operation runs anyway.
+//! - **Markers.** Chromium delivers a localStorage write to other tabs after the lock can already
+//!   have been granted to one of them. So a lock holder that wrote also takes a lock whose name says
+//!   what storage now shows (`…:mark:<seq>:<expiresAt or ->`), and the next holder first waits
+//!   until its own storage shows that ([`settle`]) before it decides anything.
+//! - **Holders.** A tab whose memory holds a refresh token holds the shared lock `…:holder`. A tab
+//!   without one (opened or reloaded after sign-in) that needs a refresh asks over the
+//!   BroadcastChannel `fd-fetch:<storageKey>`; a holder refreshes (under the lock) and answers with
+//!   the new expiry, never a token, and the asking tab adopts what storage then shows.
+//! - **Lifecycle.** A page shown again, restored from the back/forward cache or back online starts
+//!   its refresh at once if it is due.
+//!
+//! Where `navigator.locks` is missing, operations run one at a time in the page only, and there are
+//! no markers or holder locks (an asking tab then waits for an answer up to `refreshTimeoutMs`).
+
+use std::future::Future;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{BroadcastChannel, MessageEvent};
+
+use crate::config::Config;
+use crate::error::{Code, Failure};
+use crate::js;
+use crate::refresh;
+use crate::session::{Freshness, Session};
+use crate::state;
+use crate::storage;
+use crate::task::{self, spawn};
+use crate::time::now;
+
+#[wasm_bindgen(module = "/pkg/support.js")]
+extern "C" {
+    fn exclusive(name: &str, ms: i32, task: &JsValue) -> Promise;
+    fn hold(name: &str, shared: bool) -> Function;
+    #[wasm_bindgen(js_name = heldLocks)]
+    fn held_locks(prefix: &str) -> Promise;
+    /// See `pkg/support.js`: resolves with `undefined` after `ms`, on a timer no fake clock moves.
+    pub fn sleep(ms: i32) -> Promise;
+}
+
+/// How often, and how many times, [`settle`] looks at storage: at most about a second.
+const SETTLE_POLL_MS: i32 = 20;
+const SETTLE_POLLS: u32 = 50;
+
+/// This page's side of the tabs: its channel, and the locks it holds besides the operation lock.
+#[derive(Default)]
+pub struct Tabs {
+    /// The storage key the channel and the locks below belong to.
+    key: String,
+    channel: Option<BroadcastChannel>,
+    on_message: Option<Closure<dyn FnMut(MessageEvent)>>,
+    /// Releases the shared `…:holder` lock (held while this tab has a refresh token).
+    holder: Option<Function>,
+    /// Releases this tab's latest marker.
+    mark: Option<Function>,
+    /// Questions this tab asked that wait for an answer: (id, resolve).
+    asks: Vec<(f64, Function)>,
+    /// The last few sessions (as markers name them) this tab saw in storage or wrote there: a
+    /// marker naming one of them asks for nothing this tab has not already seen.
+    seen: Vec<String>,
+    watching: bool,
+}
+
+fn name(cfg: &Config, suffix: &str) -> String {
+    let mut n = String::with_capacity(9 + cfg.storage_key.len() + suffix.len());
+    n.push_str("fd-fetch:");
+    n.push_str(&cfg.storage_key);
+    n.push_str(suffix);
+    n
+}
+
+/// Runs `task` under the lock of `cfg.storage_key` (see the module docs) and gives its result.
+pub async fn exclusively(
+    cfg: &Config,
+    task: impl Future<Output = Result<JsValue, Failure>> + 'static,
+) -> Result<JsValue, Failure> {
+    let start = Closure::once_into_js(move || task::promise(task));
+    JsFuture::from(exclusive(&name(cfg, ""), cfg.refresh_timeout_ms, &start))
+        .await
+        .map_err(Failure::Foreign)
+}
+
+/// The newest marker: its sequence number and what it says storage shows (`-`: nothing). `None`
+/// when there is none, or no Web Locks to hold one.
+async fn latest_mark(cfg: &Config) -> Option<(u32, String)> {
+    let prefix = name(cfg, ":mark:");
+    let held = JsFuture::from(held_locks(&prefix)).await.ok()?;
+    Array::from(&held)
+        .iter()
+        .filter_map(|n| n.as_string())
+        .filter_map(|n| {
+            let (seq, want) = n.get(prefix.len()..)?.split_once(':')?;
+            Some((digits(seq)?, want.to_owned()))
+        })
+        .max_by_key(|(seq, _)| *seq)
+}
+
+/// A decimal `u32`, digits only.
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u32, |n, b| {
+        b.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u32::from(b - b'0')))
+            .flatten()
+    })
+}
+
+/// What a marker says of a stored session: its expiry as JS prints it, or `-` for none.
+fn shown(session: Option<&Session>) -> String {
+    session
+        .and_then(|s| {
+            js_sys::Number::from(s.expires_at)
+                .to_string_with_radix(10)
+                .ok()
+        })
+        .map_or_else(|| "-".to_owned(), String::from)
+}
+
+fn stored(cfg: &Config) -> Option<Session> {
+    storage::load(&cfg.storage_key).and_then(|t| storage::parse(&t))
+}
+
+/// How many of the sessions this tab saw it remembers for [`settle`].
+const SEEN: usize = 8;
+
+/// Notes a session this tab wrote to storage or saw another tab write there.
+pub fn saw(session: &Session) {
+    let shown = shown(Some(session));
+    state::with(|s| {
+        let seen = &mut s.tabs.seen;
+        if !seen.contains(&shown) {
+            if seen.len() >= SEEN {
+                seen.remove(0);
+            }
+            seen.push(shown);
+        }
+    });
+}
+
+/// Under the lock: waits (a second at most) until this tab's storage shows what the last holder
+/// left there, so that what is decided next is decided on the newest session. A write this tab
+/// has already seen (or made) needs no wait: whatever storage shows now came after it.
+pub async fn settle(cfg: &Config) {
+    if !storage::shared() {
+        return;
+    }
+    let Some((_, want)) = latest_mark(cfg).await else {
+        return;
+    };
+    if state::with(|s| s.tabs.seen.contains(&want)) {
+        return;
+    }
+    for _ in 0..SETTLE_POLLS {
+        if shown(stored(cfg).as_ref()) == want {
+            return;
+        }
+        let _ = JsFuture::from(sleep(SETTLE_POLL_MS)).await;
+    }
+}
+
+/// Under the lock, after writing storage: leaves a marker saying what storage now shows, for the
+/// next holder to wait for, and lets go of this tab's previous one.
+pub async fn mark(cfg: &Config) {
+    if !storage::shared() {
+        return;
+    }
+    let seq = latest_mark(cfg).await.map_or(0, |(seq, _)| seq) + 1;
+    let mut marker = name(cfg, ":mark:");
+    marker.push_str(
+        &js_sys::Number::from(seq)
+            .to_string_with_radix(10)
+            .map_or_else(|_| "0".into(), String::from),
+    );
+    marker.push(':');
+    marker.push_str(&shown(stored(cfg).as_ref()));
+    let release = hold(&marker, false);
+    // Held before the operation lock is let go, so the next holder's query sees it.
+    if let Ok(granted) = Reflect::get(&release, &"granted".into()) {
+        let _ = JsFuture::from(Promise::resolve(&granted)).await;
+    }
+    if let Some(old) = state::with(|s| s.tabs.mark.replace(release)) {
+        let _ = old.call0(&JsValue::UNDEFINED);
+    }
+}
+
+/// Takes or lets go of the `…:holder` lock to match whether this tab has a refresh token. Called
+/// after anything that may have given or dropped one.
+pub fn sync_holder() {
+    let change = state::with(|s| {
+        let cfg = s.config.clone()?;
+        match (s.refresh_token.is_some(), s.tabs.holder.is_some()) {
+            (true, false) => Some((Some(cfg), None)),
+            (false, true) => Some((None, s.tabs.holder.take())),
+            _ => None,
+        }
+    });
+    match change {
+        Some((Some(cfg), _)) if storage::shared() => {
+            let release = hold(&name(&cfg, ":holder"), true);
+            state::with(|s| s.tabs.holder = Some(release));
+        }
+        Some((_, Some(release))) => {
+            let _ = release.call0(&JsValue::UNDEFINED);
+        }
+        _ => {}
+    }
+}
+
+/// What a holder answered.
+pub enum Answer {
+    /// Storage now holds (or is about to show) a session expiring at this time.
+    Fresh(f64),
+    /// The refresh token is dead: the session has ended.
+    Dead,
+    /// The holder's refresh failed for now.
+    Transient,
+}
+
+/// How many tabs hold a refresh token; `None` without Web Locks to tell.
+async fn holders(cfg: &Config) -> Option<u32> {
+    let held = JsFuture::from(held_locks(&name(cfg, ":holder")))
+        .await
+        .ok()?;
+    (!held.is_null()).then(|| Array::from(&held).length())
+}
+
+/// After `configure` restored a session in memory mode: an expired one is kept only while some
+/// tab holds a refresh token that can refresh it; otherwise it counts as signed out.
+pub async fn drop_orphan(cfg: &Config) {
+    let expired = || {
+        state::with(|s| {
+            s.refresh_token.is_none() && s.session.as_ref().is_some_and(|x| x.expires_at <= now())
+        })
+    };
+    if cfg.cookie_mode || !expired() {
+        return;
+    }
+    if holders(cfg).await.unwrap_or(0) == 0 {
+        state::drop_expired(now());
+    }
+}
+
+/// Asks the tabs that hold a refresh token to refresh. `None` when no tab holds one, or none
+/// answered within `refreshTimeoutMs`.
+pub async fn ask(cfg: &Config) -> Option<Answer> {
+    let channel = state::with(|s| s.tabs.channel.clone())?;
+    // With Web Locks, whether any tab holds a refresh token is known at once.
+    if holders(cfg).await == Some(0) {
+        return None;
+    }
+    let id = js_sys::Math::random();
+    let mut resolve = None;
+    let answered = Promise::new(&mut |r, _| resolve = Some(r));
+    state::with(|s| {
+        if let Some(r) = resolve {
+            s.tabs.asks.push((id, r));
+        }
+    });
+    let _ = channel.post_message(&message("need", id, None));
+    let first = Promise::race(&Array::of2(&answered, &sleep(cfg.refresh_timeout_ms)));
+    let reply = JsFuture::from(first).await.ok();
+    state::with(|s| s.tabs.asks.retain(|(i, _)| *i != id));
+    let reply = reply.filter(JsValue::is_object)?;
+    match js::prop(&reply, "fd")?.as_string()?.as_str() {
+        "fresh" => js::prop(&reply, "expiresAt")?.as_f64().map(Answer::Fresh),
+        "dead" => Some(Answer::Dead),
+        _ => Some(Answer::Transient),
+    }
+}
+
+/// Waits (a second at most) until storage shows a session expiring at `expires_at`.
+pub async fn await_stored(cfg: &Config, expires_at: f64) {
+    for _ in 0..SETTLE_POLLS {
+        if stored(cfg).is_some_and(|s| s.expires_at == expires_at) {
+            return;
+        }
+        let _ = JsFuture::from(sleep(SETTLE_POLL_MS)).await;
+    }
+}
+
+/// Tells the other tabs that this tab's refresh rotated the refresh token: their copies of it are
+/// stale, so they drop them and ask this tab from now on.
+pub fn say_rotated() {
+    if let Some(channel) = state::with(|s| s.tabs.channel.clone()) {
+        let _ = channel.post_message(&message("rotated", 0.0, None));
+    }
+}
+
+/// `{ fd: kind, id, expiresAt? }`: every message on the channel. Never a token.
+fn message(kind: &str, id: f64, expires_at: Option<f64>) -> JsValue {
+    let o = Object::new();
+    js::set(&o, "fd", &kind.into());
+    js::set(&o, "id", &id.into());
+    if let Some(e) = expires_at {
+        js::set(&o, "expiresAt", &e.into());
+    }
+    o.into()
+}
+
+fn on_message(ev: MessageEvent) {
+    let data = ev.data();
+    let (Some(kind), id) = (
+        js::prop(&data, "fd").and_then(|k| k.as_string()),
+        js::prop(&data, "id").and_then(|i| i.as_f64()),
+    ) else {
+        return;
+    };
+    match (kind.as_str(), id) {
+        ("need", Some(id)) => answer(id),
+        ("rotated", _) => {
+            let dropped = state::with(|s| s.refresh_token.take().is_some());
+            if dropped {
+                sync_holder();
+            }
+        }
+        (_, Some(id)) => {
+            let waiting = state::with(|s| {
+                let at = s.tabs.asks.iter().position(|(i, _)| *i == id)?;
+                Some(s.tabs.asks.swap_remove(at).1)
+            });
+            if let Some(resolve) = waiting {
+                let _ = resolve.call1(&JsValue::UNDEFINED, &data);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A tab without a refresh token asked: if this tab holds one, it refreshes (or finds its session
+/// fresh) and answers with what storage will show.
+fn answer(id: f64) {
+    let holds = state::with(|s| {
+        s.refresh_token.is_some() && s.config.as_ref().is_some_and(|c| !c.cookie_mode)
+    });
+    if !holds {
+        return;
+    }
+    spawn(async move {
+        let reply = match refresh::ensure_fresh(None).await {
+            Ok(_) => match state::with(|s| s.session.as_ref().map(|s| s.expires_at)) {
+                Some(e) => message("fresh", id, Some(e)),
+                None => message("transient", id, None),
+            },
+            Err(Failure::Fd(e)) if e.code == Code::SessionExpired => message("dead", id, None),
+            Err(_) => message("transient", id, None),
+        };
+        if let Some(channel) = state::with(|s| s.tabs.channel.clone()) {
+            let _ = channel.post_message(&reply);
+        }
+    });
+}
+
+/// For `configure`: the channel of `cfg.storage_key` (replacing one of another key, whose locks
+/// are let go), and the page's event listeners, registered once.
+pub fn attach(cfg: &Rc<Config>) {
+    let old = state::with(|s| {
+        (s.tabs.key != cfg.storage_key || s.tabs.channel.is_none()).then(|| {
+            s.tabs.key = cfg.storage_key.clone();
+            (
+                s.tabs.channel.take(),
+                s.tabs.on_message.take(),
+                s.tabs.holder.take(),
+                s.tabs.mark.take(),
+            )
+        })
+    });
+    let Some((channel, handler, holder, marker)) = old else {
+        return;
+    };
+    if let Some(c) = channel {
+        c.set_onmessage(None);
+        c.close();
+    }
+    drop(handler);
+    for release in [holder, marker].into_iter().flatten() {
+        let _ = release.call0(&JsValue::UNDEFINED);
+    }
+    if storage::shared() {
+        if let Ok(channel) = BroadcastChannel::new(&name(cfg, "")) {
+            let handler = Closure::<dyn FnMut(MessageEvent)>::new(on_message);
+            channel.set_onmessage(Some(handler.as_ref().unchecked_ref()));
+            state::with(|s| {
+                s.tabs.channel = Some(channel);
+                s.tabs.on_message = Some(handler);
+            });
+        }
+    }
+    watch_page();
+}
+
+/// Follows other tabs through the `storage` event, and the page's lifecycle through
+/// `visibilitychange`, `pageshow` and `online`. Registered once, on the first `configure`, and
+/// only where there is a global event target (not at import).
+fn watch_page() {
+    if state::with(|s| std::mem::replace(&mut s.tabs.watching, true)) {
+        return;
+    }
+    let global = js_sys::global();
+    listen(&global, "storage", |ev| {
+        if let Ok(ev) = ev.dyn_into::<web_sys::StorageEvent>() {
+            on_storage(&ev);
+        }
+    });
+    listen(&global, "online", |_| wake());
+    listen(&global, "pageshow", |ev| {
+        if js::prop(&ev, "persisted").is_some_and(|p| p.is_truthy()) {
+            wake();
+        }
+    });
+    if let Some(document) = js::prop(&global, "document") {
+        listen(&document, "visibilitychange", |_| {
+            let visible = js::prop(&js_sys::global(), "document")
+                .and_then(|d| js::prop(&d, "visibilityState"))
+                .and_then(|v| v.as_string());
+            if visible.as_deref() == Some("visible") {
+                wake();
+            }
+        });
+    }
+}
+
+/// `target.addEventListener(kind, f)` for the page's lifetime, where `target` has one.
+fn listen(target: &JsValue, kind: &str, f: fn(JsValue)) {
+    let Some(add) = js::prop(target, "addEventListener") else {
+        return;
+    };
+    let Some(add) = add.dyn_ref::<Function>() else {
+        return;
+    };
+    let handler = Closure::<dyn FnMut(JsValue)>::new(f);
+    let _ = add.call2(target, &kind.into(), handler.as_ref());
+    // Lives as long as the page.
+    handler.forget();
+}
+
+/// Another tab wrote or removed the session.
+fn on_storage(ev: &web_sys::StorageEvent) {
+    let Some(cfg) = state::with(|s| s.config.clone()) else {
+        return;
+    };
+    if ev.key().is_some_and(|k| k != cfg.storage_key)
+        || !ev.storage_area().is_some_and(|a| storage::is_local(&a))
+    {
+        return;
+    }
+    match ev.new_value() {
+        // Removed (sign-out, a dead session, `localStorage.clear()`).
+        None => state::adopt(None),
+        // Written: adopt a live session (in cookie mode an expired one too: the cookie may still
+        // refresh it); ignore garbage rather than sign out over it.
+        Some(text) => {
+            if let Some(s) = storage::parse(&text) {
+                saw(&s);
+                if cfg.cookie_mode || s.freshness(now(), 0.0) != Freshness::Expired {
+                    state::adopt(Some(s));
+                }
+            }
+        }
+    }
+}
+
+/// The page is back (visible, restored, online): if the session is due, refresh now rather than on
+/// the first request.
+fn wake() {
+    let due = state::with(|s| {
+        let cfg = s.config.as_ref()?;
+        let session = s.session.as_ref()?;
+        Some(session.freshness(now(), cfg.threshold_ms) != Freshness::Fresh)
+    });
+    if due == Some(true) {
+        spawn(async {
+            let _ = refresh::ensure_fresh(None).await;
+        });
+    }
+}
+
+/// After this tab ended a session (`gone`, if there was one): under the lock, so after whatever
+/// refresh or sign-in is in flight in any tab, takes out of storage what a late answer may have
+/// written for it, and in cookie mode posts `/auth/logout` so that the proxy's cookie dies too.
+/// `whole_user`: a sign-out ends every session of that user and partner; a dead token only itself.
+pub fn after_end(cfg: Rc<Config>, gone: Option<Session>, whole_user: bool) {
+    spawn(async move {
+        let locked = cfg.clone();
+        let _ = exclusively(&locked, async move {
+            settle(&cfg).await;
+            if let Some(gone) = &gone {
+                let late = stored(&cfg).is_some_and(|s| {
+                    if whole_user {
+                        s.same_user(gone)
+                    } else {
+                        s.access == gone.access
+                    }
+                });
+                if late {
+                    storage::remove(&cfg.storage_key);
+                    mark(&cfg).await;
+                }
+            }
+            state::with(|s| {
+                if s.leaving.is_some() && s.leaving == gone {
+                    s.leaving = None;
+                }
+            });
+            if cfg.cookie_mode {
+                crate::http::logout(&cfg).await;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+        .await;
+    });
+}
