@@ -70,10 +70,12 @@ test("cookie mode: the proxy sets its cookie for an allowed origin and refreshes
   const r = await inPage(
     page,
     async ([api, proxy, user]) => {
-      // A threshold above the token's lifetime: every call refreshes first, through the cookie.
-      await lib.configure({ baseUrl: api, authUrl: proxy, refreshTokenIn: "cookie", refreshThresholdMs: 7_200_000 });
+      // A threshold 50 ms short of the tokens' hour: once 100 ms have passed, the call refreshes
+      // first, through the cookie. (A threshold above the lifetime would mean half-life instead.)
+      await lib.configure({ baseUrl: api, authUrl: proxy, refreshTokenIn: "cookie", refreshThresholdMs: 3_599_950 });
       const signIn = await attempt(() => lib.signIn(user, { partnerId: "acme-us" }));
       const first = lib.getSession()?.accessToken;
+      await new Promise((r) => setTimeout(r, 100));
       const me = await attempt(() => lib.fd("/me"));
       const second = lib.getSession()?.accessToken;
       return { signIn, me, refreshed: Boolean(first && second && first !== second), cookie: document.cookie };

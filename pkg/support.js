@@ -58,58 +58,45 @@ export function remover(listeners, listener) {
 // ---------------------------------------------------------------------------------------------
 // Plumbing for tabs (src/tabs.rs decides what to do; these only adapt the platform's callbacks).
 
-const tails = new Map(); // lock name → the last task queued where there is no navigator.locks
+const tails = new Map(); // lock name → the last holder's promise, where there is no navigator.locks
 
 /**
- * Runs `task()` (which returns a promise) under the Web Lock `name`, one at a time across the tabs
- * of this origin, and resolves with its result. A lock not granted within `ms` (its holder hangs)
- * is given up and `task` runs anyway. Without `navigator.locks` (Node, old engines, a sandboxed
- * frame), tasks of one name run one at a time in this realm, with the same give-up.
+ * Takes the Web Lock `name` (shared or exclusive) for this tab, and resolves, once it is granted,
+ * with the function that lets it go. One not granted within `ms` (0: no limit) is given up: the
+ * promise resolves anyway, with a function that does nothing, since its holder hangs. Without
+ * `navigator.locks` (Node, old engines, a sandboxed frame), locks of one name are taken one at a
+ * time in this realm only, with the same give-up.
  */
-export function exclusive(name, ms, task) {
-  const locks = globalThis.navigator?.locks;
-  if (locks?.request) {
-    let granted = false;
-    const run = () => {
-      granted = true;
-      return task();
-    };
-    try {
-      return locks.request(name, { signal: AbortSignal.timeout(ms) }, run).catch((e) => {
-        if (granted) throw e;
-        return run();
-      });
-    } catch {
-      return run();
-    }
-  }
-  const before = tails.get(name) ?? Promise.resolve();
-  const result = Promise.race([before, sleep(ms)]).then(task);
-  const tail = result.then(
-    () => {},
-    () => {},
-  );
-  tails.set(name, tail);
-  tail.then(() => tails.get(name) === tail && tails.delete(name));
-  return result;
-}
-
-/** Takes the lock `name` and holds it until the function it resolves with is called. */
-export function hold(name, shared) {
-  let release = () => {};
+export function acquire(name, ms, shared) {
+  let release;
   const held = new Promise((r) => (release = r));
   return new Promise((granted) => {
+    const inRealm = () => {
+      const before = tails.get(name) ?? Promise.resolve();
+      tails.set(name, held);
+      held.then(() => tails.get(name) === held && tails.delete(name));
+      Promise.race([before, ms > 0 ? sleep(ms) : before]).then(() => granted(release));
+    };
     try {
+      const options = { mode: shared ? "shared" : "exclusive" };
+      if (ms > 0) options.signal = AbortSignal.timeout(ms);
       globalThis.navigator.locks
-        .request(name, { mode: shared ? "shared" : "exclusive" }, () => {
+        .request(name, options, () => {
           granted(release);
           return held;
         })
-        .catch(() => granted(release));
+        // Aborted: not granted in time. Anything else (a frame denied Web Locks): in this realm.
+        .catch((e) => (e?.name === "AbortError" ? granted(() => {}) : inRealm()));
     } catch {
-      granted(release);
+      inRealm();
     }
   });
+}
+
+/** Takes the shared lock `name` for as long as this tab wants it; returns what lets it go. */
+export function hold(name) {
+  const granted = acquire(name, 0, true);
+  return () => granted.then((release) => release());
 }
 
 /** The names of the locks held in this origin that start with `prefix`; `null` without Web Locks. */

@@ -66,18 +66,9 @@ pub async fn sign_in(credentials: JsValue, opts: JsValue) -> Result<JsValue, Fai
         })?;
     let req = request(&cfg, "POST", "/auth", &credentials, "credentials")?;
     let gen = state::next_auth();
-    let locked = cfg.clone();
-    tabs::exclusively(&cfg, async move {
-        let text = exchange(
-            &locked.fetch,
-            &req,
-            Code::SignInFailed,
-            "sign-in was refused",
-        )
-        .await?;
-        finish(&locked, gen, &text, partner).await
-    })
-    .await
+    let _held = tabs::lock(&cfg).await;
+    let text = exchange(&cfg.fetch, &req, Code::SignInFailed, "sign-in was refused").await?;
+    finish(&cfg, gen, &text, partner).await
 }
 
 /// `PUT {authUrl}/auth/challenge/mfa-token` with `body` plus the pending challenge's `session`.
@@ -100,18 +91,15 @@ pub async fn complete_mfa(body: JsValue) -> Result<JsValue, Failure> {
     js::set(&payload, "session", &session);
     let req = request(&cfg, "PUT", "/auth/challenge/mfa-token", &payload, "body")?;
     let gen = state::next_auth();
-    let locked = cfg.clone();
-    tabs::exclusively(&cfg, async move {
-        let text = exchange(
-            &locked.fetch,
-            &req,
-            Code::MfaFailed,
-            "the MFA code was refused",
-        )
-        .await?;
-        finish(&locked, gen, &text, pending.partner).await
-    })
-    .await
+    let _held = tabs::lock(&cfg).await;
+    let text = exchange(
+        &cfg.fetch,
+        &req,
+        Code::MfaFailed,
+        "the MFA code was refused",
+    )
+    .await?;
+    finish(&cfg, gen, &text, pending.partner).await
 }
 
 fn request(

@@ -125,13 +125,8 @@ fn start(epoch: u64, cfg: Rc<Config>, holder: bool) -> Promise {
     });
     let promise = task::promise(async move {
         let outcome = if holder {
-            let locked = cfg.clone();
-            let task = async move { Ok(JsValue::from_f64(refresh_locked(epoch, locked).await)) };
-            tabs::exclusively(&cfg, task)
-                .await
-                .ok()
-                .and_then(|v| v.as_f64())
-                .unwrap_or(TRANSIENT)
+            let _held = tabs::lock(&cfg).await;
+            refresh_locked(epoch, cfg.clone()).await
         } else {
             ask(epoch, &cfg).await
         };

@@ -16,7 +16,6 @@ use crate::session::{Secret, Session};
 use crate::storage;
 use crate::tabs::{self, Tabs};
 
-#[derive(Default)]
 pub struct State {
     pub config: Option<Rc<Config>>,
     pub session: Option<Session>,
@@ -56,8 +55,29 @@ pub struct PendingMfa {
     pub partner: String,
 }
 
+impl State {
+    /// Nothing configured, no session. `const`, so that the state needs no lazy initialisation
+    /// (whose code every `with` would otherwise carry).
+    const fn new() -> Self {
+        State {
+            config: None,
+            session: None,
+            refresh_token: None,
+            epoch: 0,
+            inflight: None,
+            mfa: None,
+            listeners: None,
+            refresh_seq: 0,
+            stored: false,
+            auth_gen: 0,
+            leaving: None,
+            tabs: Tabs::new(),
+        }
+    }
+}
+
 thread_local! {
-    static STATE: RefCell<State> = RefCell::new(State::default());
+    static STATE: RefCell<State> = const { RefCell::new(State::new()) };
 }
 
 pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {

@@ -19,10 +19,9 @@
 //! Where `navigator.locks` is missing, operations run one at a time in the page only, and there are
 //! no markers or holder locks (an asking tab then waits for an answer up to `refreshTimeoutMs`).
 
-use std::future::Future;
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{BroadcastChannel, MessageEvent};
@@ -34,13 +33,15 @@ use crate::refresh;
 use crate::session::{Freshness, Session};
 use crate::state;
 use crate::storage;
-use crate::task::{self, spawn};
+use crate::task::spawn;
 use crate::time::now;
 
 #[wasm_bindgen(module = "/pkg/support.js")]
 extern "C" {
-    fn exclusive(name: &str, ms: i32, task: &JsValue) -> Promise;
-    fn hold(name: &str, shared: bool) -> Function;
+    /// See `pkg/support.js`: resolves with the function that lets the lock go, once granted.
+    fn acquire(name: &str, ms: i32, shared: bool) -> Promise;
+    /// See `pkg/support.js`: the shared lock `name`, until the returned function is called.
+    fn hold(name: &str) -> Function;
     #[wasm_bindgen(js_name = heldLocks)]
     fn held_locks(prefix: &str) -> Promise;
     /// See `pkg/support.js`: resolves with `undefined` after `ms`, on a timer no fake clock moves.
@@ -52,7 +53,6 @@ const SETTLE_POLL_MS: i32 = 20;
 const SETTLE_POLLS: u32 = 50;
 
 /// This page's side of the tabs: its channel, and the locks it holds besides the operation lock.
-#[derive(Default)]
 pub struct Tabs {
     /// The storage key the channel and the locks below belong to.
     key: String,
@@ -70,6 +70,21 @@ pub struct Tabs {
     watching: bool,
 }
 
+impl Tabs {
+    pub const fn new() -> Self {
+        Tabs {
+            key: String::new(),
+            channel: None,
+            on_message: None,
+            holder: None,
+            mark: None,
+            asks: Vec::new(),
+            seen: Vec::new(),
+            watching: false,
+        }
+    }
+}
+
 fn name(cfg: &Config, suffix: &str) -> String {
     let mut n = String::with_capacity(9 + cfg.storage_key.len() + suffix.len());
     n.push_str("fd-fetch:");
@@ -78,15 +93,26 @@ fn name(cfg: &Config, suffix: &str) -> String {
     n
 }
 
-/// Runs `task` under the lock of `cfg.storage_key` (see the module docs) and gives its result.
-pub async fn exclusively(
-    cfg: &Config,
-    task: impl Future<Output = Result<JsValue, Failure>> + 'static,
-) -> Result<JsValue, Failure> {
-    let start = Closure::once_into_js(move || task::promise(task));
-    JsFuture::from(exclusive(&name(cfg, ""), cfg.refresh_timeout_ms, &start))
-        .await
-        .map_err(Failure::Foreign)
+/// The tabs' lock of one `storageKey`, held until dropped: whatever returns or fails while it is
+/// held lets it go by leaving scope.
+pub struct Held(Option<Function>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            let _ = release.call0(&JsValue::UNDEFINED);
+        }
+    }
+}
+
+/// Takes the lock every auth operation of `cfg.storage_key` runs under, one at a time across tabs
+/// (see the module docs). Given up after `refreshTimeoutMs`: its holder hangs, and we go on.
+pub async fn lock(cfg: &Config) -> Held {
+    Held(granted(acquire(&name(cfg, ""), cfg.refresh_timeout_ms, false)).await)
+}
+
+async fn granted(acquiring: Promise) -> Option<Function> {
+    JsFuture::from(acquiring).await.ok()?.dyn_into().ok()
 }
 
 /// The newest marker: its sequence number and what it says storage shows (`-`: nothing). `None`
@@ -184,12 +210,9 @@ pub async fn mark(cfg: &Config) {
     );
     marker.push(':');
     marker.push_str(&shown(stored(cfg).as_ref()));
-    let release = hold(&marker, false);
-    // Held before the operation lock is let go, so the next holder's query sees it.
-    if let Ok(granted) = Reflect::get(&release, &"granted".into()) {
-        let _ = JsFuture::from(Promise::resolve(&granted)).await;
-    }
-    if let Some(old) = state::with(|s| s.tabs.mark.replace(release)) {
+    // Granted before the operation lock is let go, so the next holder's query sees it.
+    let release = granted(acquire(&marker, 0, false)).await;
+    if let Some(old) = state::with(|s| std::mem::replace(&mut s.tabs.mark, release)) {
         let _ = old.call0(&JsValue::UNDEFINED);
     }
 }
@@ -207,7 +230,7 @@ pub fn sync_holder() {
     });
     match change {
         Some((Some(cfg), _)) if storage::shared() => {
-            let release = hold(&name(&cfg, ":holder"), true);
+            let release = hold(&name(&cfg, ":holder"));
             state::with(|s| s.tabs.holder = Some(release));
         }
         Some((_, Some(release))) => {
@@ -491,32 +514,28 @@ fn wake() {
 /// `whole_user`: a sign-out ends every session of that user and partner; a dead token only itself.
 pub fn after_end(cfg: Rc<Config>, gone: Option<Session>, whole_user: bool) {
     spawn(async move {
-        let locked = cfg.clone();
-        let _ = exclusively(&locked, async move {
-            settle(&cfg).await;
-            if let Some(gone) = &gone {
-                let late = stored(&cfg).is_some_and(|s| {
-                    if whole_user {
-                        s.same_user(gone)
-                    } else {
-                        s.access == gone.access
-                    }
-                });
-                if late {
-                    storage::remove(&cfg.storage_key);
-                    mark(&cfg).await;
-                }
-            }
-            state::with(|s| {
-                if s.leaving.is_some() && s.leaving == gone {
-                    s.leaving = None;
+        let _held = lock(&cfg).await;
+        settle(&cfg).await;
+        if let Some(gone) = &gone {
+            let late = stored(&cfg).is_some_and(|s| {
+                if whole_user {
+                    s.same_user(gone)
+                } else {
+                    s.access == gone.access
                 }
             });
-            if cfg.cookie_mode {
-                crate::http::logout(&cfg).await;
+            if late {
+                storage::remove(&cfg.storage_key);
+                mark(&cfg).await;
             }
-            Ok(JsValue::UNDEFINED)
-        })
-        .await;
+        }
+        state::with(|s| {
+            if s.leaving.is_some() && s.leaving == gone {
+                s.leaving = None;
+            }
+        });
+        if cfg.cookie_mode {
+            crate::http::logout(&cfg).await;
+        }
     });
 }

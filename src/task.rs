@@ -20,6 +20,11 @@ pub fn promise(f: impl Future<Output = Result<JsValue, Failure>> + 'static) -> P
 
 /// Runs `f` to its end in the background.
 pub fn spawn(f: impl Future<Output = ()> + 'static) {
+    background(Box::pin(f));
+}
+
+/// The one instantiation behind `spawn`.
+fn background(f: Pin<Box<dyn Future<Output = ()>>>) {
     let _ = promise(async move {
         f.await;
         Ok(JsValue::UNDEFINED)
