@@ -66,9 +66,8 @@ pub async fn sign_in(credentials: JsValue, opts: JsValue) -> Result<JsValue, Fai
         })?;
     let req = request(&cfg, "POST", "/auth", &credentials, "credentials")?;
     let gen = state::next_auth();
-    let _held = tabs::lock(&cfg).await;
-    let text = exchange(&cfg.fetch, &req, Code::SignInFailed, "sign-in was refused").await?;
-    finish(&cfg, gen, &text, partner).await
+    let refused = (Code::SignInFailed, "sign-in was refused");
+    exchange_locked(&cfg, gen, &req, refused, partner).await
 }
 
 /// `PUT {authUrl}/auth/challenge/mfa-token` with `body` plus the pending challenge's `session`.
@@ -91,15 +90,8 @@ pub async fn complete_mfa(body: JsValue) -> Result<JsValue, Failure> {
     js::set(&payload, "session", &session);
     let req = request(&cfg, "PUT", "/auth/challenge/mfa-token", &payload, "body")?;
     let gen = state::next_auth();
-    let _held = tabs::lock(&cfg).await;
-    let text = exchange(
-        &cfg.fetch,
-        &req,
-        Code::MfaFailed,
-        "the MFA code was refused",
-    )
-    .await?;
-    finish(&cfg, gen, &text, pending.partner).await
+    let refused = (Code::MfaFailed, "the MFA code was refused");
+    exchange_locked(&cfg, gen, &req, refused, pending.partner).await
 }
 
 fn request(
@@ -114,6 +106,35 @@ fn request(
     }
     http::auth_request(cfg, method, route, body, None)
         .map_err(|_| FdError::bad_config(name, "must be JSON-serialisable"))
+}
+
+/// A sign-in or MFA call, under the tabs' lock (so after any refresh, sign-in or sign-out in flight
+/// in any tab). `gen` is the call's `auth_gen`: once a later `signIn`, `completeMfa`, `setSession`
+/// or `signOut` has been called, this one sends nothing more, and an answer already on its way is
+/// dropped. The call made last wins, whichever answer comes last.
+async fn exchange_locked(
+    cfg: &Config,
+    gen: u64,
+    req: &web_sys::Request,
+    (refused, why): (Code, &str),
+    partner: String,
+) -> Result<JsValue, Failure> {
+    let _held = tabs::lock(cfg).await;
+    still_current(gen)?;
+    let text = exchange(&cfg.fetch, req, refused, why).await?;
+    let arrived = now();
+    still_current(gen)?;
+    finish(cfg, parse_answer(&text), arrived, partner).await
+}
+
+fn still_current(gen: u64) -> Result<(), FdError> {
+    if state::with(|s| s.auth_gen == gen) {
+        return Ok(());
+    }
+    Err(FdError::new(
+        Code::SignInFailed,
+        &["a later signIn, setSession or signOut replaced this sign-in; its answer was dropped"],
+    ))
 }
 
 /// Sends an auth call and reads its whole body: the text of a 2xx, else `refused` (with the
@@ -145,19 +166,14 @@ async fn exchange(
     Ok(text)
 }
 
-/// A 2xx auth answer (under the tabs' lock): tokens start a session; a challenge is kept for
-/// `completeMfa`. Dropped when a later `signIn`, `completeMfa`, `setSession` or `signOut` was called
-/// meanwhile (`gen`): the call made last wins, whichever answer comes last.
-async fn finish(cfg: &Config, gen: u64, text: &str, partner: String) -> Result<JsValue, Failure> {
-    let arrived = now();
-    let answer = parse_answer(text);
-    if state::with(|s| s.auth_gen != gen) {
-        return Err(FdError::new(
-            Code::SignInFailed,
-            &["a later signIn, setSession or signOut replaced this sign-in; its answer was dropped"],
-        )
-        .into());
-    }
+/// A 2xx auth answer (tokens that arrived at `arrived`): tokens start a session; a challenge is
+/// kept for `completeMfa`.
+async fn finish(
+    cfg: &Config,
+    answer: Option<Answer>,
+    arrived: f64,
+    partner: String,
+) -> Result<JsValue, Failure> {
     let result = Object::new();
     match answer {
         Some(Answer::Tokens(t)) => {

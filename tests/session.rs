@@ -9,6 +9,7 @@ use std::rc::Rc;
 use common::*;
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -523,4 +524,34 @@ async fn sign_out_clears_everything_and_tells_the_proxy_in_cookie_mode() {
         "fd-fetch"
     );
     assert_eq!(api.expired_calls(), 0, "signOut does not navigate");
+}
+
+#[wasm_bindgen_test]
+async fn auth_calls_run_one_at_a_time_and_the_call_made_last_wins() {
+    let api = FakeApi::new();
+    let key = setup(&api, &[]).await;
+    // The first sign-in's answer is held back; a second sign-in and a sign-out are called meanwhile.
+    api.hold("/api/auth");
+    let first = JsFuture::from(fd_fetch::sign_in(alice(), partner("p-1")));
+    let second = JsFuture::from(fd_fetch::sign_in(alice(), partner("p-2")));
+    let (first, second, ()) = futures::join!(first, second, async {
+        sleep(50).await;
+        // One at a time: the second waits for the first before sending anything.
+        assert_eq!(
+            api.count("/api/auth"),
+            1,
+            "the second sign-in waits its turn"
+        );
+        fd_fetch::sign_out().unwrap();
+        api.release("/api/auth");
+    });
+    // The first was answered after later calls: dropped. The second never went out.
+    for (name, result) in [("first", first), ("second", second)] {
+        let e = result.expect_err(name);
+        assert_eq!(get_str(&e, "code"), "sign_in_failed", "{name}");
+    }
+    sleep(50).await;
+    assert_eq!(api.count("/api/auth"), 1, "nothing sent after the sign-out");
+    assert!(fd_fetch::get_session().unwrap().is_null());
+    assert_eq!(stored(&key), None);
 }
