@@ -12,10 +12,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const pkg = join(root, "pkg");
 /**
  * Budget for what a user's bundle gains: gzip -9 of every shipped JS file (the wasm is inside).
- * Set just above the measured 40.9 KB so that any growth fails the build. The issue's target is
- * 25 KB and the project's goal 12 KB; README "Size" says what stands between, measured with twiggy.
+ * Set just above the measured 50.8 KB (the many-tabs work added 10.8 KB to 40.0 KB) so that any
+ * growth fails the build. README "Size" says what weighs, measured with twiggy; the size issue's
+ * target is 24 KB.
  */
-export const BUDGET_BYTES = 56 * 1024;
+export const BUDGET_BYTES = 51 * 1024;
 
 // cargo install puts wasm-bindgen in ~/.cargo/bin, which a fresh shell may not have on PATH.
 const env = { ...process.env, PATH: `${process.env.HOME}/.cargo/bin:${process.env.PATH}` };
