@@ -819,23 +819,27 @@ test("report 6 — short-lived tokens refresh at half-life, not on every call", 
 // ---------------------------------------------------------------------------------------------
 // Locks: tabs that close or hang
 
+/** Makes `page`'s injected fetch hang every refresh request forever, ignoring its signal. */
+const hangRefreshes = (page) =>
+  page.evaluate(() => {
+    window.fetchHook = (req, init) =>
+      new URL(req.url ?? req).pathname.endsWith("/auth/refresh_token") ? new Promise(() => {}) : fetch(req, init);
+  });
+
+/** Whether `page` sees the tabs' operation lock held, within `timeoutMs`. */
+const lockSeenHeld = (page, timeoutMs) =>
+  waitAll([page], async (name) => (await navigator.locks.query()).held.some((l) => l.name === name), LOCK_NAME, timeoutMs);
+
 test("a tab closed while holding the lock does not block the others", async (t) => {
   const s = await scenario(t, { mode: "cookie" });
   const a = await s.open("A", { hook: true, refreshTimeoutMs: 60_000 });
   await mustSignIn(a);
   const b = await s.open("B", { refreshTimeoutMs: 60_000 });
-  await a.evaluate(() => {
-    window.fetchHook = (req, init) =>
-      new URL(req.url ?? req).pathname.endsWith("/auth/refresh_token") ? new Promise(() => {}) : fetch(req, init);
-  });
+  await hangRefreshes(a);
   await s.fastForward(CROSS);
   const since = s.traffic.mark();
   await startCall(a);
-  const held = await waitAll(
-    [b],
-    async (name) => (await navigator.locks.query()).held.some((l) => l.name === name),
-    LOCK_NAME,
-  );
+  const held = await lockSeenHeld(b);
   assert.equal(held, true, `B never saw a held Web Lock ${LOCK_NAME} while A's refresh hung`);
   await startCall(b);
   await a.close();
@@ -854,14 +858,11 @@ test("a tab whose refresh hangs does not freeze the others", async (t) => {
   const a = await s.open("A", { hook: true, refreshTimeoutMs: 2000 });
   await mustSignIn(a);
   const b = await s.open("B", { refreshTimeoutMs: 2000 });
-  await a.evaluate(() => {
-    window.fetchHook = (req, init) =>
-      new URL(req.url ?? req).pathname.endsWith("/auth/refresh_token") ? new Promise(() => {}) : fetch(req, init);
-  });
+  await hangRefreshes(a);
   await s.fastForward(CROSS);
   await startCall(a);
   // Let A take the lock first, so that B really waits behind a hung holder.
-  const held = await waitAll([b], async (name) => (await navigator.locks.query()).held.some((l) => l.name === name), LOCK_NAME, 3000);
+  const held = await lockSeenHeld(b, 3000);
   if (!held) t.diagnostic(`no Web Lock ${LOCK_NAME} was seen held while A's refresh hung`);
   const meB = meView(await Promise.race([fdMe(b), sleep(15_000).then(() => "still pending")]));
   const pendingA = meView(await settled(a, 15_000));
