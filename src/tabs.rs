@@ -120,6 +120,9 @@ async fn granted(acquiring: Promise) -> Option<Function> {
 async fn latest_mark(cfg: &Config) -> Option<(u32, String)> {
     let prefix = name(cfg, ":mark:");
     let held = JsFuture::from(held_locks(&prefix)).await.ok()?;
+    if held.is_null() {
+        return None;
+    }
     Array::from(&held)
         .iter()
         .filter_map(|n| n.as_string())

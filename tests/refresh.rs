@@ -408,3 +408,52 @@ async fn cookie_mode_refreshes_through_the_proxy_without_a_token() {
         "fd-fetch"
     );
 }
+
+#[wasm_bindgen_test]
+async fn without_web_locks_refreshes_stay_single_flight_and_sign_out_still_logs_out() {
+    hide_locks();
+    let api = FakeApi::new();
+    setup(
+        &api,
+        &[
+            ("refreshTokenIn", "cookie".into()),
+            ("refreshTimeoutMs", 2_000.into()),
+        ],
+    )
+    .await;
+    api.reply("POST", "/api/auth/logout", 204, "", "");
+    session_with(STALE, None);
+    api.hold(REFRESH);
+    let calls = join_all((0..10).map(|_| fut(fd_fetch::fd("/me".into(), JsValue::UNDEFINED))));
+    let release = async {
+        sleep(20).await;
+        // The sign-out's logout waits for the refresh in flight, in this page at least.
+        fd_fetch::sign_out().unwrap();
+        sleep(20).await;
+        assert_eq!(
+            api.count("/api/auth/logout"),
+            0,
+            "logout before the refresh"
+        );
+        api.release(REFRESH);
+    };
+    let (results, ()) = futures::join!(calls, release);
+    assert_eq!(api.count(REFRESH), 1, "one refresh for ten calls");
+    for r in results {
+        let e = r.expect_err("signed out meanwhile");
+        assert_eq!(get_str(&e, "code"), "not_signed_in");
+    }
+    for _ in 0..100 {
+        if api.count("/api/auth/logout") > 0 {
+            break;
+        }
+        sleep(10).await;
+    }
+    show_locks();
+    assert_eq!(
+        api.count("/api/auth/logout"),
+        1,
+        "the logout went, after the refresh"
+    );
+    assert!(fd_fetch::get_session().unwrap().is_null());
+}

@@ -159,6 +159,14 @@ export function unblockStorage() {
   if (ownLocalStorage) Object.defineProperty(window, "localStorage", ownLocalStorage);
 }
 
+/** A browser without Web Locks (or a frame denied them): `navigator.locks` is undefined. */
+export function hideLocks() {
+  Object.defineProperty(navigator, "locks", { configurable: true, value: undefined });
+}
+export function showLocks() {
+  delete navigator.locks;
+}
+
 /** Another tab wrote (or, with null, removed) `key`. */
 export function fireStorage(key, newValue) {
   window.dispatchEvent(new StorageEvent("storage", { key, newValue, storageArea: localStorage }));

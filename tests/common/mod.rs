@@ -57,6 +57,10 @@ extern "C" {
     pub fn block_storage();
     #[wasm_bindgen(js_name = unblockStorage)]
     pub fn unblock_storage();
+    #[wasm_bindgen(js_name = hideLocks)]
+    pub fn hide_locks();
+    #[wasm_bindgen(js_name = showLocks)]
+    pub fn show_locks();
     #[wasm_bindgen(js_name = fireStorage)]
     pub fn fire_storage(key: &str, new_value: Option<String>);
     #[wasm_bindgen(js_name = sleep)]
