@@ -115,22 +115,27 @@ async fn granted(acquiring: Promise) -> Option<Function> {
     JsFuture::from(acquiring).await.ok()?.dyn_into().ok()
 }
 
-/// The newest marker: its sequence number and what it says storage shows (`-`: nothing). `None`
-/// when there is none, or no Web Locks to hold one.
-async fn latest_mark(cfg: &Config) -> Option<(u32, String)> {
+/// The newest marker: its sequence number and what it says storage shows (`-`: nothing), or
+/// `Some(None)` when there is none. `None` without Web Locks (missing, or denied to this frame):
+/// then there are no markers at all.
+async fn latest_mark(cfg: &Config) -> Option<Option<(u32, String)>> {
+    if !storage::shared() {
+        return None;
+    }
     let prefix = name(cfg, ":mark:");
     let held = JsFuture::from(held_locks(&prefix)).await.ok()?;
     if held.is_null() {
         return None;
     }
-    Array::from(&held)
+    let latest = Array::from(&held)
         .iter()
         .filter_map(|n| n.as_string())
         .filter_map(|n| {
             let (seq, want) = n.get(prefix.len()..)?.split_once(':')?;
             Some((digits(seq)?, want.to_owned()))
         })
-        .max_by_key(|(seq, _)| *seq)
+        .max_by_key(|(seq, _)| *seq);
+    Some(latest)
 }
 
 /// A decimal `u32`, digits only.
@@ -147,13 +152,24 @@ fn digits(s: &str) -> Option<u32> {
 
 /// What a marker says of a stored session: its expiry as JS prints it, or `-` for none.
 fn shown(session: Option<&Session>) -> String {
-    session
-        .and_then(|s| {
-            js_sys::Number::from(s.expires_at)
-                .to_string_with_radix(10)
-                .ok()
-        })
-        .map_or_else(|| "-".to_owned(), String::from)
+    session.map_or_else(|| "-".to_owned(), |s| decimal(s.expires_at))
+}
+
+/// A number as JS prints it (no float formatting code in the wasm).
+fn decimal(n: f64) -> String {
+    js_sys::Number::from(n)
+        .to_string_with_radix(10)
+        .map_or_else(|_| "0".to_owned(), String::from)
+}
+
+/// Waits (a second at most) until this tab's storage shows `want` (as [`shown`] says it).
+async fn until_stored(cfg: &Config, want: &str) {
+    for _ in 0..SETTLE_POLLS {
+        if shown(stored(cfg).as_ref()) == want {
+            return;
+        }
+        let _ = JsFuture::from(sleep(SETTLE_POLL_MS)).await;
+    }
 }
 
 fn stored(cfg: &Config) -> Option<Session> {
@@ -181,36 +197,23 @@ pub fn saw(session: &Session) {
 /// left there, so that what is decided next is decided on the newest session. A write this tab
 /// has already seen (or made) needs no wait: whatever storage shows now came after it.
 pub async fn settle(cfg: &Config) {
-    if !storage::shared() {
-        return;
-    }
-    let Some((_, want)) = latest_mark(cfg).await else {
+    let Some(Some((_, want))) = latest_mark(cfg).await else {
         return;
     };
-    if state::with(|s| s.tabs.seen.contains(&want)) {
-        return;
-    }
-    for _ in 0..SETTLE_POLLS {
-        if shown(stored(cfg).as_ref()) == want {
-            return;
-        }
-        let _ = JsFuture::from(sleep(SETTLE_POLL_MS)).await;
+    if !state::with(|s| s.tabs.seen.contains(&want)) {
+        until_stored(cfg, &want).await;
     }
 }
 
 /// Under the lock, after writing storage: leaves a marker saying what storage now shows, for the
 /// next holder to wait for, and lets go of this tab's previous one.
 pub async fn mark(cfg: &Config) {
-    if !storage::shared() {
+    let Some(latest) = latest_mark(cfg).await else {
         return;
-    }
-    let seq = latest_mark(cfg).await.map_or(0, |(seq, _)| seq) + 1;
+    };
+    let seq = latest.map_or(0, |(seq, _)| seq).saturating_add(1);
     let mut marker = name(cfg, ":mark:");
-    marker.push_str(
-        &js_sys::Number::from(seq)
-            .to_string_with_radix(10)
-            .map_or_else(|_| "0".into(), String::from),
-    );
+    marker.push_str(&decimal(f64::from(seq)));
     marker.push(':');
     marker.push_str(&shown(stored(cfg).as_ref()));
     // Granted before the operation lock is let go, so the next holder's query sees it.
@@ -307,12 +310,7 @@ pub async fn ask(cfg: &Config) -> Option<Answer> {
 
 /// Waits (a second at most) until storage shows a session expiring at `expires_at`.
 pub async fn await_stored(cfg: &Config, expires_at: f64) {
-    for _ in 0..SETTLE_POLLS {
-        if stored(cfg).is_some_and(|s| s.expires_at == expires_at) {
-            return;
-        }
-        let _ = JsFuture::from(sleep(SETTLE_POLL_MS)).await;
-    }
+    until_stored(cfg, &decimal(expires_at)).await;
 }
 
 /// Tells the other tabs that this tab's refresh rotated the refresh token: their copies of it are

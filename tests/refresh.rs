@@ -457,3 +457,36 @@ async fn without_web_locks_refreshes_stay_single_flight_and_sign_out_still_logs_
     );
     assert!(fd_fetch::get_session().unwrap().is_null());
 }
+
+#[wasm_bindgen_test]
+async fn without_web_locks_one_refresh_follows_another() {
+    hide_locks();
+    let api = FakeApi::new();
+    setup(&api, &[]).await;
+    session_with(STALE, Some("refresh-1"));
+    // Tokens that live 1 s: the second call, 600 ms later, refreshes again.
+    api.reply(
+        "POST",
+        REFRESH,
+        200,
+        r#"{"AccessToken":"a-2","ExpiresIn":1}"#,
+        "application/json",
+    );
+    let twice = async {
+        fd_fetch::ensure_fresh().await.map_err(|_| "first")?;
+        sleep(600).await;
+        fd_fetch::ensure_fresh().await.map_err(|_| "second")?;
+        Ok::<_, &str>(())
+    };
+    let deadline = async {
+        sleep(5_000).await;
+        Err("still waiting after 5 s")
+    };
+    let outcome = futures::future::select(Box::pin(twice), Box::pin(deadline))
+        .await
+        .factor_first()
+        .0;
+    show_locks();
+    assert_eq!(outcome, Ok(()));
+    assert_eq!(api.count(REFRESH), 2);
+}
