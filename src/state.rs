@@ -151,12 +151,18 @@ pub fn install(session: Session, refresh: Option<Secret>) {
         s.config.as_ref().map(|c| c.storage_key.clone())
     });
     if let Some(key) = key {
-        let saved = storage::save(&key, &session);
-        with(|s| s.stored = saved);
-        tabs::saw(&session);
+        persist(&key, &session);
     }
     tabs::sync_holder();
     notify(Some(&session));
+}
+
+/// Writes the session this tab now has to storage, and notes whether that worked and what the
+/// other tabs will see.
+fn persist(key: &str, session: &Session) {
+    let saved = storage::save(key, session);
+    with(|s| s.stored = saved);
+    tabs::saw(session);
 }
 
 /// A refresh's answer (tokens that arrived at `arrived`), applied only if nothing replaced the
@@ -185,9 +191,7 @@ pub fn apply_refresh(
     let Some((key, session)) = saved else {
         return false;
     };
-    let saved = storage::save(&key, &session);
-    with(|s| s.stored = saved);
-    tabs::saw(&session);
+    persist(&key, &session);
     notify(Some(&session));
     true
 }
@@ -231,10 +235,7 @@ pub fn sign_out(cfg: Rc<Config>) {
 /// called, once however many callers find it dead. `true` if this call ended it. Storage is cleared
 /// only if it still holds the dead token: another tab may already have a newer one.
 pub fn expire(still: impl FnOnce(&State) -> bool) -> bool {
-    let Some((cfg, gone)) = end(
-        |s| s.session.is_some() && still(s),
-        |gone, stored| stored.is_none_or(|x| gone.is_some_and(|g| x.access == g.access)),
-    ) else {
+    let Some((cfg, gone)) = end(|s| s.session.is_some() && still(s), still_stored) else {
         return false;
     };
     tabs::after_end(cfg.clone(), gone, false);
@@ -245,6 +246,12 @@ pub fn expire(still: impl FnOnce(&State) -> bool) -> bool {
         None => navigate(&cfg.login_url),
     }
     true
+}
+
+/// Whether the stored entry is the session that just ended (or garbage): a newer one another tab
+/// saved is left alone.
+fn still_stored(gone: Option<&Session>, stored: Option<Session>) -> bool {
+    stored.is_none_or(|x| gone.is_some_and(|g| x.access == g.access))
 }
 
 /// `location.assign(url)` where there is a page; nothing in a worker or Node.
@@ -265,7 +272,7 @@ fn navigate(url: &str) {
 pub fn drop_expired(now: f64) {
     end(
         |s| s.refresh_token.is_none() && s.session.as_ref().is_some_and(|x| x.expires_at <= now),
-        |gone, stored| stored.is_none_or(|x| gone.is_some_and(|g| x.access == g.access)),
+        still_stored,
     );
 }
 
