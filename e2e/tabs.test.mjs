@@ -43,9 +43,8 @@ const INDEX_HTML = `<!doctype html>
 
 const COMMON_ARGS = ["--mock-api", "--token-lifetime", "120", "--refresh-delay-ms", "500"];
 
-let rot; // fd-proxy with --rotate-refresh-tokens (when it knows the flag)
+let rot; // fd-proxy with --rotate-refresh-tokens
 let plain; // fd-proxy without rotation
-let rotationOn = false;
 let browser;
 
 before(async () => {
@@ -57,15 +56,7 @@ before(async () => {
   await writeFiles(site, { "index.html": INDEX_HTML });
 
   const staticArgs = ["--static-dir", site];
-  try {
-    rot = await startFdProxy([...COMMON_ARGS, "--rotate-refresh-tokens", ...staticArgs]);
-    rotationOn = true;
-  } catch (e) {
-    if (!/rotate-refresh-tokens/.test(e.message)) throw e;
-    // TODO: drop this fallback once fd-proxy has --rotate-refresh-tokens everywhere.
-    console.log("# fd-proxy does not know --rotate-refresh-tokens yet: rotation-dependent checks are skipped");
-    rot = await startFdProxy([...COMMON_ARGS, ...staticArgs]);
-  }
+  rot = await startFdProxy([...COMMON_ARGS, "--rotate-refresh-tokens", ...staticArgs]);
   plain = await startFdProxy([...COMMON_ARGS, ...staticArgs]);
   browser = await launchBrowser();
 });
@@ -74,13 +65,6 @@ after(async () => {
   await browser?.close();
   await Promise.all([rot?.stop(), plain?.stop()]);
 });
-
-/** Skips `t` when the rotating server could not be started with rotation. */
-function needsRotation(t) {
-  if (rotationOn) return false;
-  t.skip("TODO: fd-proxy lacks --rotate-refresh-tokens; re-run once `cargo build -p fd-proxy` has it");
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Traffic: every request of the context, with the tab that sent it, in event order.
@@ -535,7 +519,6 @@ test("report 2 — another user in another tab replaces this tab's session and i
 
 for (const mode of ["memory", "cookie"]) {
   test(`report 3 — 5 tabs crossing the threshold together send 1 refresh (${mode}, rotation on)`, async (t) => {
-    if (!rotationOn) t.diagnostic("TODO: fd-proxy lacks --rotate-refresh-tokens; this ran without rotation");
     const s = await scenario(t, { mode });
     const first = await s.open("1");
     await mustSignIn(first);
@@ -571,7 +554,6 @@ for (const mode of ["memory", "cookie"]) {
 }
 
 test("rotation with several holders: tabs given the same refresh token drop theirs after a rotation", async (t) => {
-  if (needsRotation(t)) return;
   const s = await scenario(t);
   const tabs = await s.openMany(["1", "2", "3"]);
   const tokens = await tabs[0].evaluate(async (origin) => {
@@ -677,7 +659,6 @@ test("report 4 — of two concurrent sign-ins the one called last wins", async (
 });
 
 test("report 4 — cookie mode: a refresh answered after signOut does not bring the cookie back", async (t) => {
-  if (!rotationOn) t.diagnostic("TODO: fd-proxy lacks --rotate-refresh-tokens; this ran without rotation");
   const s = await scenario(t, { mode: "cookie" });
   const page = await s.open("A");
   await mustSignIn(page);
@@ -1016,10 +997,6 @@ test("matrix: tabs × mode × rotation → refresh requests and tabs signed in",
       for (const rotation of ["on", "off"]) {
         const row = { tabs: n, mode, rotation, refreshes: "-", answers: "-", callsOk: "-", signedIn: "-" };
         rows.push(row);
-        if (rotation === "on" && !rotationOn) {
-          row.rotation = "on (n/a)";
-          continue;
-        }
         await t.test(`${n} tabs, ${mode}, rotation ${rotation}`, async (st) => {
           const s = await scenario(st, { mode, server: rotation === "on" ? rot : plain });
           const first = await s.open("1");
