@@ -459,6 +459,69 @@ test("report 1 — memory: a tab opened after the token expired keeps it for the
   );
 });
 
+test("a holder's dead refresh ends the asking tab's session too; a transient one lets its call go on", async (t) => {
+  const s = await scenario(t);
+  const a = await s.open("A", { hook: true });
+  await mustSignIn(a);
+  const b = await s.open("B"); // no refresh token: asks A
+
+  // Transient: A's refresh answers 503. B's token is still valid, so B's call goes on with it.
+  await a.evaluate(() => {
+    window.fetchHook = (req, init) =>
+      new URL(req.url ?? req).pathname.endsWith("/auth/refresh_token")
+        ? Promise.resolve(new Response("busy", { status: 503 }))
+        : fetch(req, init);
+  });
+  await s.fastForward(CROSS);
+  const before = (await tabState(b)).session?.accessToken;
+  const transient = meView(await fdMe(b));
+  const afterTransient = await Promise.all([a, b].map(tabState));
+  expectSummary(
+    {
+      me: transient,
+      sameToken: afterTransient.every((x) => x.session?.accessToken === before),
+      expiredCalls: afterTransient.map((x) => x.expiredCalls),
+    },
+    { me: { ok: true, user: "alice", partnerId: "acme-eu" }, sameToken: true, expiredCalls: [0, 0] },
+    "A's refresh answered 503 while B asked",
+  );
+
+  // Dead: in a new pair of tabs, the session is revoked on the server while still fresh, so once
+  // it is due A's refresh is refused (401). B's call ends with session_expired without sending
+  // its request, and every tab is signed out.
+  const s2 = await scenario(t);
+  const a2 = await s2.open("A");
+  await mustSignIn(a2);
+  const b2 = await s2.open("B");
+  const revoked = meView(await a2.evaluate(() => attempt(() => lib.fd("/session/revoke", { method: "POST" }))));
+  await s2.fastForward(CROSS);
+  const since = s2.traffic.mark();
+  const dead = meView(await fdMe(b2));
+  await waitAll([a2, b2], signedOut, STORAGE_KEY);
+  const afterDead = await Promise.all([a2, b2].map(tabState));
+  expectSummary(
+    {
+      revoked: revoked.ok,
+      me: { ok: dead.ok, code: dead.code },
+      refreshAnswers: s2.traffic.responses(refreshRoute("memory"), since).map((e) => `${e.tab} ${e.status}`),
+      meSentByB: s2.traffic.requests("GET /api/me", since).length,
+      sessions: afterDead.map((x) => x.session),
+      saved: afterDead.map((x) => x.saved),
+      aExpired: afterDead[0].expiredCalls,
+    },
+    {
+      revoked: true,
+      me: { ok: false, code: "session_expired" },
+      refreshAnswers: ["A 401"],
+      meSentByB: 0,
+      sessions: [null, null],
+      saved: [null, null],
+      aExpired: 1,
+    },
+    "A's refresh refused while B asked",
+  );
+});
+
 test("report 2 — another user in another tab replaces this tab's session and its refresh token", async (t) => {
   const s = await scenario(t);
   const one = await s.open("1");
