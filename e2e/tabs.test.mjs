@@ -874,13 +874,19 @@ const hangRefreshes = (page) =>
 const lockSeenHeld = (page, timeoutMs) =>
   waitAll([page], async (name) => (await navigator.locks.query()).held.some((l) => l.name === name), LOCK_NAME, timeoutMs);
 
-test("a tab closed while holding the lock does not block the others", async (t) => {
+/** Two cookie-mode tabs past the refresh point, both with `refreshTimeoutMs`; A's refreshes hang. */
+async function hungHolderAndOther(t, refreshTimeoutMs) {
   const s = await scenario(t, { mode: "cookie" });
-  const a = await s.open("A", { hook: true, refreshTimeoutMs: 60_000 });
+  const a = await s.open("A", { hook: true, refreshTimeoutMs });
   await mustSignIn(a);
-  const b = await s.open("B", { refreshTimeoutMs: 60_000 });
+  const b = await s.open("B", { refreshTimeoutMs });
   await hangRefreshes(a);
   await s.fastForward(CROSS);
+  return { s, a, b };
+}
+
+test("a tab closed while holding the lock does not block the others", async (t) => {
+  const { s, a, b } = await hungHolderAndOther(t, 60_000);
   const since = s.traffic.mark();
   await startCall(a);
   const held = await lockSeenHeld(b);
@@ -898,12 +904,7 @@ test("a tab closed while holding the lock does not block the others", async (t) 
 });
 
 test("a tab whose refresh hangs does not freeze the others", async (t) => {
-  const s = await scenario(t, { mode: "cookie" });
-  const a = await s.open("A", { hook: true, refreshTimeoutMs: 2000 });
-  await mustSignIn(a);
-  const b = await s.open("B", { refreshTimeoutMs: 2000 });
-  await hangRefreshes(a);
-  await s.fastForward(CROSS);
+  const { a, b } = await hungHolderAndOther(t, 2000);
   await startCall(a);
   // Let A take the lock first, so that B really waits behind a hung holder.
   const held = await lockSeenHeld(b, 3000);
