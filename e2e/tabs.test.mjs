@@ -985,6 +985,34 @@ test("lifecycle: a tab that becomes visible again refreshes at once when under t
   );
 });
 
+test("lifecycle: a page kept in the back/forward cache stops claiming the refresh token until it is shown again", async (t) => {
+  const s = await scenario(t);
+  const a = await s.open("A");
+  await mustSignIn(a);
+  const b = await s.open("B");
+  const HOLDER = `${LOCK_NAME}:holder`;
+  const holders = () => b.evaluate(async (name) => (await navigator.locks.query()).held.filter((l) => l.name === name).length, HOLDER);
+  const seen = {};
+  await waitAll([b], async (name) => (await navigator.locks.query()).held.some((l) => l.name === name), HOLDER);
+  seen.signedIn = await holders();
+  // A frozen page cannot answer B, so it must not look like a holder while it is cached.
+  await a.evaluate(() => window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true })));
+  await waitAll([b], async (name) => !(await navigator.locks.query()).held.some((l) => l.name === name), HOLDER);
+  seen.cached = await holders();
+  await a.evaluate(() => window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true })));
+  await waitAll([b], async (name) => (await navigator.locks.query()).held.some((l) => l.name === name), HOLDER);
+  seen.shownAgain = await holders();
+  // Shown again, A answers B's question as before.
+  await s.fastForward(CROSS);
+  const since = s.traffic.mark();
+  const me = meView(await fdMe(b));
+  expectSummary(
+    { holders: seen, me, refreshesByTab: byTab(s.refreshes(since)) },
+    { holders: { signedIn: 1, cached: 0, shownAgain: 1 }, me: { ok: true, user: "alice", partnerId: "acme-eu" }, refreshesByTab: { A: 1 } },
+    "tab A's holder lock through the back/forward cache",
+  );
+});
+
 // ---------------------------------------------------------------------------------------------
 // Secrets
 

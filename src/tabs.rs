@@ -58,8 +58,12 @@ pub struct Tabs {
     key: String,
     channel: Option<BroadcastChannel>,
     on_message: Option<Closure<dyn FnMut(MessageEvent)>>,
-    /// Releases the shared `…:holder` lock (held while this tab has a refresh token).
+    /// Releases the shared `…:holder` lock (held while this tab has a refresh token and is not
+    /// in the back/forward cache).
     holder: Option<Function>,
+    /// Between `pagehide` and `pageshow` of a page kept in the back/forward cache: a frozen page
+    /// cannot answer, so it does not claim to hold a refresh token.
+    cached: bool,
     /// Releases this tab's latest marker.
     mark: Option<Function>,
     /// Questions this tab asked that wait for an answer: (id, resolve).
@@ -78,6 +82,7 @@ impl Tabs {
             on_message: None,
             holder: None,
             mark: None,
+            cached: false,
             asks: Vec::new(),
             seen: Vec::new(),
             watching: false,
@@ -223,12 +228,13 @@ pub async fn mark(cfg: &Config) {
     }
 }
 
-/// Takes or lets go of the `…:holder` lock to match whether this tab has a refresh token. Called
-/// after anything that may have given or dropped one.
+/// Takes or lets go of the `…:holder` lock to match whether this tab has a refresh token (and can
+/// answer for it). Called after anything that may have given or dropped one.
 pub fn sync_holder() {
     let change = state::with(|s| {
         let cfg = s.config.clone()?;
-        match (s.refresh_token.is_some(), s.tabs.holder.is_some()) {
+        let holds = s.refresh_token.is_some() && !s.tabs.cached;
+        match (holds, s.tabs.holder.is_some()) {
             (true, false) => Some((Some(cfg), None)),
             (false, true) => Some((None, s.tabs.holder.take())),
             _ => None,
@@ -437,8 +443,16 @@ fn watch_page() {
         }
     });
     listen(&global, "online", |_| wake());
+    listen(&global, "pagehide", |ev| {
+        if persisted(&ev) {
+            state::with(|s| s.tabs.cached = true);
+            sync_holder();
+        }
+    });
     listen(&global, "pageshow", |ev| {
-        if js::prop(&ev, "persisted").is_some_and(|p| p.is_truthy()) {
+        if persisted(&ev) {
+            state::with(|s| s.tabs.cached = false);
+            sync_holder();
             wake();
         }
     });
@@ -452,6 +466,11 @@ fn watch_page() {
             }
         });
     }
+}
+
+/// Whether a `pagehide`/`pageshow` event is about the back/forward cache.
+fn persisted(ev: &JsValue) -> bool {
+    js::prop(ev, "persisted").is_some_and(|p| p.is_truthy())
 }
 
 /// `target.addEventListener(kind, f)` for the page's lifetime, where `target` has one.
