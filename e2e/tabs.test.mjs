@@ -985,7 +985,7 @@ test("lifecycle: a tab that becomes visible again refreshes at once when under t
   );
 });
 
-test("lifecycle: a page kept in the back/forward cache stops claiming the refresh token until it is shown again", async (t) => {
+test("lifecycle: a page kept in the back/forward cache or frozen stops claiming the refresh token until it runs again", async (t) => {
   const s = await scenario(t);
   const a = await s.open("A");
   await mustSignIn(a);
@@ -1002,13 +1002,20 @@ test("lifecycle: a page kept in the back/forward cache stops claiming the refres
   await a.evaluate(() => window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true })));
   await waitAll([b], async (name) => (await navigator.locks.query()).held.some((l) => l.name === name), HOLDER);
   seen.shownAgain = await holders();
+  // The same for a page the browser freezes in the background (Page Lifecycle freeze/resume).
+  await a.evaluate(() => document.dispatchEvent(new Event("freeze")));
+  await waitAll([b], async (name) => !(await navigator.locks.query()).held.some((l) => l.name === name), HOLDER);
+  seen.frozen = await holders();
+  await a.evaluate(() => document.dispatchEvent(new Event("resume")));
+  await waitAll([b], async (name) => (await navigator.locks.query()).held.some((l) => l.name === name), HOLDER);
+  seen.resumed = await holders();
   // Shown again, A answers B's question as before.
   await s.fastForward(CROSS);
   const since = s.traffic.mark();
   const me = meView(await fdMe(b));
   expectSummary(
     { holders: seen, me, refreshesByTab: byTab(s.refreshes(since)) },
-    { holders: { signedIn: 1, cached: 0, shownAgain: 1 }, me: { ok: true, user: "alice", partnerId: "acme-eu" }, refreshesByTab: { A: 1 } },
+    { holders: { signedIn: 1, cached: 0, shownAgain: 1, frozen: 0, resumed: 1 }, me: { ok: true, user: "alice", partnerId: "acme-eu" }, refreshesByTab: { A: 1 } },
     "tab A's holder lock through the back/forward cache",
   );
 });

@@ -61,8 +61,8 @@ pub struct Tabs {
     /// Releases the shared `…:holder` lock (held while this tab has a refresh token and is not
     /// in the back/forward cache).
     holder: Option<Function>,
-    /// Between `pagehide` and `pageshow` of a page kept in the back/forward cache: a frozen page
-    /// cannot answer, so it does not claim to hold a refresh token.
+    /// While the page is frozen (in the back/forward cache, or by the browser in the background):
+    /// a frozen page cannot answer, so it does not claim to hold a refresh token.
     cached: bool,
     /// Releases this tab's latest marker.
     mark: Option<Function>,
@@ -445,18 +445,18 @@ fn watch_page() {
     listen(&global, "online", |_| wake());
     listen(&global, "pagehide", |ev| {
         if persisted(&ev) {
-            state::with(|s| s.tabs.cached = true);
-            sync_holder();
+            frozen(true);
         }
     });
     listen(&global, "pageshow", |ev| {
         if persisted(&ev) {
-            state::with(|s| s.tabs.cached = false);
-            sync_holder();
-            wake();
+            frozen(false);
         }
     });
     if let Some(document) = js::prop(&global, "document") {
+        // A background page the browser freezes (Page Lifecycle) cannot answer either.
+        listen(&document, "freeze", |_| frozen(true));
+        listen(&document, "resume", |_| frozen(false));
         listen(&document, "visibilitychange", |_| {
             let visible = js::prop(&js_sys::global(), "document")
                 .and_then(|d| js::prop(&d, "visibilityState"))
@@ -465,6 +465,17 @@ fn watch_page() {
                 wake();
             }
         });
+    }
+}
+
+/// The page is frozen (kept in the back/forward cache, or frozen in the background), or runs again:
+/// a frozen page lets go of the `…:holder` lock, since it could not answer; back, it takes it again
+/// and refreshes if due.
+fn frozen(now_frozen: bool) {
+    state::with(|s| s.tabs.cached = now_frozen);
+    sync_holder();
+    if !now_frozen {
+        wake();
     }
 }
 
