@@ -750,15 +750,24 @@ test("report 4 — cookie mode: a refresh answered after signOut does not bring 
   );
 });
 
-test("report 4 — cookie mode: another user's sign-in during a refresh wins the cookie", async (t) => {
-  const s = await scenario(t, { mode: "cookie" });
+/**
+ * Tab A signed in and tab B opened after it; past the refresh point, A's call has sent its refresh
+ * request (answered 500 ms later by the mock).
+ */
+async function refreshInFlightInA(t, mode) {
+  const s = await scenario(t, { mode });
   const a = await s.open("A");
   await mustSignIn(a);
   const b = await s.open("B");
   await s.fastForward(CROSS);
   const since = s.traffic.mark();
   await startCall(a);
-  await s.traffic.waitForRequest(refreshRoute("cookie"), since, 5000, "A's refresh");
+  await s.traffic.waitForRequest(refreshRoute(mode), since, 5000, "A's refresh");
+  return { s, a, b };
+}
+
+test("report 4 — cookie mode: another user's sign-in during a refresh wins the cookie", async (t) => {
+  const { s, a, b } = await refreshInFlightInA(t, "cookie");
   const bob = await signInBob(b);
   assert.equal(bob.ok, true, `bob signs in in B: ${JSON.stringify(redact(bob))}${s.explain()}`);
   const pendingA = meView(await settled(a));
@@ -922,14 +931,7 @@ test("a tab whose refresh hangs does not freeze the others", async (t) => {
 
 for (const mode of ["memory", "cookie"]) {
   test(`sign-out in one tab during another tab's refresh leaves every tab signed out (${mode})`, async (t) => {
-    const s = await scenario(t, { mode });
-    const a = await s.open("A");
-    await mustSignIn(a);
-    const b = await s.open("B");
-    await s.fastForward(CROSS);
-    const since = s.traffic.mark();
-    await startCall(a);
-    await s.traffic.waitForRequest(refreshRoute(mode), since, 5000, "A's refresh");
+    const { s, a, b } = await refreshInFlightInA(t, mode);
     await b.evaluate(() => lib.signOut());
     const out = await waitAll([a, b], signedOut, STORAGE_KEY);
     const pendingA = meView(await settled(a));
