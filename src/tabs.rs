@@ -128,11 +128,8 @@ async fn latest_mark(cfg: &Config) -> Option<Option<(u32, String)>> {
         return None;
     }
     let prefix = name(cfg, ":mark:");
-    let held = JsFuture::from(held_locks(&prefix)).await.ok()?;
-    if held.is_null() {
-        return None;
-    }
-    let latest = Array::from(&held)
+    let latest = held(&prefix)
+        .await?
         .iter()
         .filter_map(|n| n.as_string())
         .filter_map(|n| {
@@ -264,10 +261,14 @@ pub enum Answer {
 
 /// How many tabs hold a refresh token; `None` without Web Locks to tell.
 async fn holders(cfg: &Config) -> Option<u32> {
-    let held = JsFuture::from(held_locks(&name(cfg, ":holder")))
-        .await
-        .ok()?;
-    (!held.is_null()).then(|| Array::from(&held).length())
+    Some(held(&name(cfg, ":holder")).await?.length())
+}
+
+/// The names of the locks held in this origin under `prefix`; `None` without Web Locks (missing,
+/// or denied to this frame), where `heldLocks` answers `null`.
+async fn held(prefix: &str) -> Option<Array> {
+    let names = JsFuture::from(held_locks(prefix)).await.ok()?;
+    (!names.is_null()).then(|| Array::from(&names))
 }
 
 /// After `configure` restored a session in memory mode: an expired one is kept only while some
