@@ -66,9 +66,11 @@ fn check_segment(raw: &str) -> Result<(), Refusal> {
     Err("is encoded too many times")
 }
 
-/// `.` or `..`, also with a `;param` suffix that some servers strip (`..;`).
+/// `.` or `..`, also with a `;param` suffix that some servers strip (`..;`), or trailing spaces,
+/// which the URL parser strips off the end of a URL (`"/.. "` would reach `/v1/..`).
 fn is_dot_segment(seg: &[u8]) -> bool {
     let name = seg.split(|&b| b == b';').next().unwrap_or(seg);
+    let name = name.trim_ascii_end();
     name == b"." || name == b".."
 }
 
@@ -204,5 +206,24 @@ mod tests {
         );
         assert_eq!(check("/%g0"), Err("has a malformed percent escape"));
         assert_eq!(check("/%2525252525252e"), Err("is encoded too many times"));
+    }
+
+    /// Issue 8, found by the property tests: the URL parser strips trailing spaces off the whole
+    /// URL, so a last segment `.. ` (or `%2e%2E `) became `..` and climbed out of the prefix:
+    /// `https://api.example.com/v1/.. ` parses as `https://api.example.com/`.
+    #[test]
+    fn refuses_dot_segments_with_trailing_spaces() {
+        for path in [
+            "/.. ",
+            "/%2e%2E ",
+            "/a/../.. ",
+            "/. ",
+            "/..  ",
+            "/.%20",
+            "/..;x ",
+        ] {
+            assert!(join(BASE, path).is_err(), "accepted {path:?}");
+        }
+        assert!(join(BASE, "/a ").is_ok());
     }
 }
