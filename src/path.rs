@@ -46,8 +46,9 @@ pub fn route(path: &str) -> &str {
 }
 
 fn check_segment(raw: &str) -> Result<(), Refusal> {
-    let mut seg = percent_decode(raw.as_bytes()).ok_or("has a malformed percent escape")?;
+    let mut seg = percent_decode(raw.as_bytes(), false).ok_or("has a malformed percent escape")?;
     // Servers that decode twice would see "%252e%252e" as "..": decode until nothing changes.
+    // Leniently, as they do: a stray "%" ("%25" once decoded) must not hide the rest.
     for _ in 0..4 {
         if is_dot_segment(&seg) {
             return Err("must not contain \".\" or \"..\" segments, even encoded");
@@ -58,7 +59,7 @@ fn check_segment(raw: &str) -> Result<(), Refusal> {
         {
             return Err("must not contain encoded \"/\", \"\\\" or control characters");
         }
-        match percent_decode(&seg) {
+        match percent_decode(&seg, true) {
             Some(next) if next != seg => seg = next,
             _ => return Ok(()),
         }
@@ -74,20 +75,26 @@ fn is_dot_segment(seg: &[u8]) -> bool {
     name == b"." || name == b".."
 }
 
-/// Decodes `%XX` escapes; `None` when a `%` is not followed by two hex digits.
-fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
+/// Decodes `%XX` escapes. A `%` not followed by two hex digits gives `None`, or when `lenient`
+/// stays as it is.
+fn percent_decode(s: &[u8], lenient: bool) -> Option<Vec<u8>> {
+    let hex = |i: usize| s.get(i).and_then(|&c| char::from(c).to_digit(16));
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while let Some(&b) = s.get(i) {
         if b == b'%' {
-            let hi = char::from(*s.get(i + 1)?).to_digit(16)?;
-            let lo = char::from(*s.get(i + 2)?).to_digit(16)?;
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
+            match (hex(i + 1), hex(i + 2)) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ if !lenient => return None,
+                _ => {}
+            }
         }
+        out.push(b);
+        i += 1;
     }
     Some(out)
 }
@@ -225,5 +232,29 @@ mod tests {
             assert!(join(BASE, path).is_err(), "accepted {path:?}");
         }
         assert!(join(BASE, "/a ").is_ok());
+    }
+
+    /// Issue 8, found by the property tests: a decoding round that met a stray `%` ended the check,
+    /// so `%25` anywhere in a segment hid what a second (lenient) decoding shows a server:
+    /// `/..%252fadmin%25` is `/v1/../admin%` to it, and `/%25%250d` is a raw CR.
+    #[test]
+    fn a_stray_percent_does_not_hide_what_decoding_again_shows() {
+        for path in [
+            "/..%252fadmin%25",
+            "/a%252f..%252f..%252fadmin%25zz",
+            "/%252e%252e;%25/admin",
+            "/%25%250d%250aHost:%20evil.com",
+        ] {
+            assert!(join(BASE, path).is_err(), "accepted {path:?}");
+        }
+        for path in [
+            "/100%25",
+            "/100%25%25",
+            "/%25zz",
+            "/a%25.b",
+            "/%25%252e%252e",
+        ] {
+            assert!(join(BASE, path).is_ok(), "refused {path:?}");
+        }
     }
 }
