@@ -31,6 +31,8 @@ mod http;
 mod js;
 mod jwt;
 mod path;
+#[cfg(all(test, not(target_family = "wasm")))]
+mod proptests;
 mod refresh;
 mod request;
 mod response;
