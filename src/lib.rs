@@ -9,6 +9,9 @@
 //! entry (`pkg/index.js`) loads the wasm inside `configure` and exports these under the same names.
 #![deny(missing_debug_implementations)]
 #![warn(missing_docs)]
+// The `fuzzing` feature makes the pure modules public, and some of their items are documented only
+// where the module is (the ordinary build still checks the docs of the API).
+#![cfg_attr(feature = "fuzzing", allow(missing_docs))]
 // A panic in wasm poisons the module for the page: none of the paths that can fail may panic.
 #![cfg_attr(
     not(test),
@@ -42,6 +45,15 @@ mod storage;
 mod tabs;
 mod task;
 mod time;
+
+/// The pure modules, for the fuzz targets in `fuzz/` (feature `fuzzing`). Not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::jwt::{base64url_decode, claims, Claims, MAX_LIFETIME_SECS};
+    pub use crate::path::{check, join, Refusal};
+    pub use crate::response::{body_kind, is_json, outcome, refresh_is_fatal, Body, Outcome};
+}
 
 use std::rc::Rc;
 
