@@ -48,6 +48,8 @@ execFileSync("bash", ["scripts/setup.sh", "--test"], { cwd: root, stdio: "inheri
 const results = [];
 const steps = [
   ["native unit tests", "cargo", ["test", "--lib"]],
+  // Installs nightly and cargo-fuzz if missing; each target runs FUZZ_SECONDS (default 15).
+  ["fuzz targets (cargo-fuzz, short run)", "bash", ["scripts/fuzz.sh"]],
   ["fd-proxy: mock API and refresh-token proxy", "cargo", ["test", "-p", "fd-proxy"]],
   ["browser tests (headless Chromium)", "cargo", ["test", "--target", "wasm32-unknown-unknown", "--tests"]],
   ["package build and size budget", "node", ["scripts/build.mjs"]],
