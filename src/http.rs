@@ -1,4 +1,9 @@
 //! Talking to fetch: building the auth calls, sending, timing out, reading bodies.
+//!
+//! Whatever comes back from an injected fetch or the network is handled on the JS side of
+//! `pkg/support.js` first: the call itself (`call`, so a throw is a rejection), and the bodies
+//! (`readBody`, `readLenient`), so that no caller's exception unwinds through wasm and no body of
+//! unbounded size is copied into wasm memory.
 
 use js_sys::{Function, Promise, JSON};
 use wasm_bindgen::prelude::*;
@@ -18,6 +23,14 @@ extern "C" {
     /// What `read_body` rejects with for a body that says JSON but does not parse.
     #[wasm_bindgen(thread_local_v2, js_name = BAD_JSON)]
     pub static BAD_JSON: JsValue;
+    /// What `read_lenient` rejects with for a body over its limit.
+    #[wasm_bindgen(thread_local_v2, js_name = TOO_BIG)]
+    pub static TOO_BIG: JsValue;
+    /// See `pkg/support.js`: an auth answer or error body, JSON if it parses, else text.
+    #[wasm_bindgen(js_name = readLenient)]
+    fn read_lenient(response: &Response, max: u32) -> Promise;
+    /// See `pkg/support.js`: `f(arg)` as a native promise, whatever `f` does.
+    fn call(f: &Function, arg: &JsValue) -> Promise;
 }
 
 #[wasm_bindgen]
@@ -27,12 +40,13 @@ extern "C" {
     pub fn timeout_signal(ms: i32) -> Result<AbortSignal, JsValue>;
 }
 
-/// Calls the configured fetch. `Foreign` carries fetch's own rejection (network error or abort).
+/// The longest auth answer read, in characters. Cognito's are a few KB.
+pub const MAX_AUTH_ANSWER: u32 = 256 * 1024;
+
+/// Calls the configured fetch. `Foreign` carries fetch's own rejection (network error or abort),
+/// or whatever an injected fetch threw.
 pub async fn send(fetch: &Function, req: &Request) -> Result<Response, Failure> {
-    let called = fetch
-        .call1(&JsValue::UNDEFINED, req)
-        .map_err(Failure::Foreign)?;
-    let value = JsFuture::from(Promise::resolve(&called))
+    let value = JsFuture::from(call(fetch, req))
         .await
         .map_err(Failure::Foreign)?;
     value.dyn_into::<Response>().map_err(|_| {
@@ -40,19 +54,10 @@ pub async fn send(fetch: &Function, req: &Request) -> Result<Response, Failure> 
     })
 }
 
-/// The whole body as text, for the small answers (auth, errors) that are read in Rust.
-pub async fn text(resp: &Response) -> Result<String, JsValue> {
-    let v = JsFuture::from(resp.text()?).await?;
-    Ok(v.as_string().unwrap_or_default())
-}
-
-/// An error body: parsed JSON, else the text, `null` when empty.
-pub fn lenient_body(text: &str) -> JsValue {
-    if text.is_empty() {
-        JsValue::NULL
-    } else {
-        JSON::parse(text).unwrap_or_else(|_| JsValue::from_str(text))
-    }
+/// A body read leniently (JSON if it parses, else text, `null` when empty), at most `max`
+/// characters. `Err` when reading failed or the body was longer.
+pub async fn lenient(resp: &Response, max: u32) -> Result<JsValue, JsValue> {
+    JsFuture::from(read_lenient(resp, max)).await
 }
 
 /// `POST {authUrl}/auth/logout` (cookie mode: the proxy drops its cookie). `keepalive`, so that a
@@ -64,6 +69,8 @@ pub async fn logout(cfg: &Config) {
 }
 
 /// A JSON call to `{authUrl}{route}`. In cookie mode it carries cookies and the proxy's CSRF header.
+/// It never follows a redirect: a 3xx is a failure, and the body (a password, a refresh token) is
+/// never re-sent to where it points.
 pub fn auth_request(
     cfg: &Config,
     method: &str,
@@ -84,6 +91,7 @@ pub fn auth_request(
     if let Some(s) = signal {
         init.set_signal(Some(s));
     }
+    crate::js::set(&init, "redirect", &"error".into());
     if route == "/auth/logout" {
         crate::js::set(&init, "keepalive", &JsValue::TRUE);
     }

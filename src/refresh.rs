@@ -177,7 +177,7 @@ async fn refresh_locked(epoch: u64, cfg: Rc<Config>) -> f64 {
 fn reconcile(epoch: u64, cfg: &Config) -> Option<f64> {
     // No storage to ask: nothing to reconcile with.
     let raw = storage::read(&cfg.storage_key)?;
-    let found = raw.as_deref().and_then(storage::parse);
+    let found = raw.as_ref().and_then(storage::parse);
     if let Some(x) = &found {
         tabs::saw(x);
     }
@@ -271,10 +271,11 @@ async fn attempt(epoch: u64, cfg: &Config, late: &Cell<bool>) -> f64 {
         return TRANSIENT;
     }
     let arrived = now();
-    let Ok(text) = http::text(&resp).await else {
+    // Read on the JS side, at most MAX_AUTH_ANSWER characters: a huge answer is transient.
+    let Ok(answer) = http::lenient(&resp, http::MAX_AUTH_ANSWER).await else {
         return TRANSIENT;
     };
-    let Some(Answer::Tokens(t)) = auth::parse_answer(&text) else {
+    let Some(Answer::Tokens(t)) = auth::parse_answer(&answer) else {
         return TRANSIENT;
     };
     if late.get() {
