@@ -35,17 +35,17 @@ export const BAD_JSON = Symbol("bad JSON");
 /**
  * A 2xx body as `fd` returns it: `null` when empty, parsed when `json`, else the text. One promise
  * for the whole read, so the body never crosses into wasm and costs one await there, not two.
+ * Async, so that a `text` that throws is a rejection rather than an exception through wasm.
  */
-export function readBody(response, json) {
-  return response.text().then((text) => {
-    if (text === "") return null;
-    if (!json) return text;
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw BAD_JSON;
-    }
-  });
+export async function readBody(response, json) {
+  const text = await response.text();
+  if (text === "") return null;
+  if (!json) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw BAD_JSON;
+  }
 }
 
 /** Rejection of `readLenient` for a body longer than its limit. */

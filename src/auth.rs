@@ -146,12 +146,12 @@ async fn exchange(
             &["the auth request failed to reach the server"],
         )
     };
-    let resp = match http::send(fetch, req).await {
-        Ok(r) => r,
+    let answer = match http::send(fetch, req).await {
+        Ok(a) => a,
         Err(Failure::Foreign(_)) => return Err(network().into()),
         Err(e) => return Err(e),
     };
-    let body = http::lenient(&resp, http::MAX_AUTH_ANSWER)
+    let body = http::lenient(&answer.resp, http::MAX_AUTH_ANSWER)
         .await
         .map_err(|e| {
             if http::TOO_BIG.with(|big| *big == e) {
@@ -160,9 +160,9 @@ async fn exchange(
                 network()
             }
         })?;
-    if !resp.ok() {
+    if !answer.ok() {
         let e = FdError::new(refused, &[why]);
-        return Err(e.with_response(resp.status(), body).into());
+        return Err(e.with_response(answer.status, body).into());
     }
     Ok(body)
 }

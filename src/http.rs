@@ -12,6 +12,7 @@ use web_sys::{AbortSignal, Headers, Request, RequestCredentials, RequestInit, Re
 
 use crate::config::Config;
 use crate::error::{Failure, FdError};
+use crate::js;
 
 #[wasm_bindgen(module = "/pkg/support.js")]
 extern "C" {
@@ -43,15 +44,40 @@ extern "C" {
 /// The longest auth answer read, in characters. Cognito's are a few KB.
 pub const MAX_AUTH_ANSWER: u32 = 256 * 1024;
 
+/// What fetch resolved with, and its status (100–599).
+pub struct Answer {
+    pub resp: Response,
+    pub status: u16,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The `Content-Type` header, if it can be read and is of a sane length.
+    pub fn content_type(&self) -> Option<String> {
+        let headers = js::platform(&self.resp, "headers")?;
+        let get = js::platform(&headers, "get")?.dyn_into::<Function>().ok()?;
+        js::string(&get.call1(&headers, &"content-type".into()).ok()?, 1024)
+    }
+}
+
 /// Calls the configured fetch. `Foreign` carries fetch's own rejection (network error or abort),
-/// or whatever an injected fetch threw.
-pub async fn send(fetch: &Function, req: &Request) -> Result<Response, Failure> {
+/// or whatever an injected fetch threw. The Response's fields are read through `Reflect`, which
+/// catches: an injected fetch's odd Response (a getter that throws) is `bad_response`.
+pub async fn send(fetch: &Function, req: &Request) -> Result<Answer, Failure> {
     let value = JsFuture::from(call(fetch, req))
         .await
         .map_err(Failure::Foreign)?;
-    value.dyn_into::<Response>().map_err(|_| {
-        FdError::bad_response("fetch resolved with something that is not a Response").into()
-    })
+    let not_a_response =
+        || FdError::bad_response("fetch resolved with something that is not a Response");
+    let resp = value.dyn_into::<Response>().map_err(|_| not_a_response())?;
+    let status = js::platform(&resp, "status")
+        .and_then(|s| s.as_f64())
+        .filter(|s| (100.0..=599.0).contains(s))
+        .ok_or_else(not_a_response)? as u16;
+    Ok(Answer { resp, status })
 }
 
 /// A body read leniently (JSON if it parses, else text, `null` when empty), at most `max`

@@ -163,7 +163,7 @@ pub fn fd_response(
     #[wasm_bindgen(unchecked_param_type = "string")] path: JsValue,
     #[wasm_bindgen(unchecked_param_type = "RequestInit | undefined")] init: JsValue,
 ) -> Promise {
-    promise(async move { Ok(request::send(path, init).await?.resp.into()) })
+    promise(async move { Ok(request::send(path, init).await?.answer.resp.into()) })
 }
 
 /// Posts `credentials` to `{authUrl}/auth`. Tokens start a session; an MFA challenge is kept for

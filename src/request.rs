@@ -2,7 +2,7 @@
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Request, Response};
+use web_sys::{AbortSignal, Request};
 
 use crate::error::{Code, Failure, FdError};
 use crate::http;
@@ -14,7 +14,7 @@ use crate::state;
 
 /// A 2xx response, with what is needed to report a failure while reading its body.
 pub struct Sent {
-    pub resp: Response,
+    pub answer: http::Answer,
     signal: AbortSignal,
     path: String,
 }
@@ -68,13 +68,17 @@ pub async fn send(path: JsValue, init: JsValue) -> Result<Sent, Failure> {
         .set("X-Preferred-Partner-Id", &partner)
         .map_err(Failure::Foreign)?;
 
-    let resp = match http::send(&cfg.fetch, &req).await {
-        Ok(r) => r,
+    let answer = match http::send(&cfg.fetch, &req).await {
+        Ok(a) => a,
         Err(Failure::Foreign(e)) => return Err(network_or_abort(e, &signal, &path)),
         Err(e) => return Err(e),
     };
-    let status = resp.status();
-    let sent = Sent { resp, signal, path };
+    let status = answer.status;
+    let sent = Sent {
+        answer,
+        signal,
+        path,
+    };
     match response::outcome(status) {
         Outcome::Success => Ok(sent),
         Outcome::Unauthorized => {
@@ -85,7 +89,7 @@ pub async fn send(path: JsValue, init: JsValue) -> Result<Sent, Failure> {
                 .into())
         }
         Outcome::Failure => {
-            let body = http::lenient(&sent.resp, u32::MAX)
+            let body = http::lenient(&sent.answer.resp, u32::MAX)
                 .await
                 .map_err(|e| sent.failed(e))?;
             let e = FdError::new(
@@ -100,12 +104,12 @@ pub async fn send(path: JsValue, init: JsValue) -> Result<Sent, Failure> {
 /// `fd`: a 2xx body as JSON, text or `null`.
 pub async fn fd(path: JsValue, init: JsValue) -> Result<JsValue, Failure> {
     let sent = send(path, init).await?;
-    let content_type = sent.resp.headers().get("content-type").ok().flatten();
-    let kind = response::body_kind(sent.resp.status(), content_type.as_deref());
+    let content_type = sent.answer.content_type();
+    let kind = response::body_kind(sent.answer.status, content_type.as_deref());
     if kind == Body::None {
         return Ok(JsValue::NULL);
     }
-    let body = http::read_body(&sent.resp, kind == Body::Json);
+    let body = http::read_body(&sent.answer.resp, kind == Body::Json);
     match JsFuture::from(body).await {
         Ok(value) => Ok(value),
         Err(e) if http::BAD_JSON.with(|bad| *bad == e) => {

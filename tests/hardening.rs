@@ -189,6 +189,37 @@ async fn a_throwing_fetch_is_a_network_error() {
     all_exports_work(&api).await;
 }
 
+// Report 3, the Response an injected fetch gives: its getters and methods may throw too.
+#[wasm_bindgen_test]
+async fn a_hostile_response_settles_and_never_poisons_the_module() {
+    let api = FakeApi::new();
+    let odd = |prop: &str, kind: &str| {
+        let src = format!(
+            "const r = new Response('{{}}', {{ headers: {{ 'content-type': 'application/json' }} }});
+             return Object.defineProperty(r, '{prop}', {{ {kind}() {{ throw new Error('{prop} threw') }} }});"
+        );
+        js_sys::Function::new_no_args(&src)
+    };
+    for (fetch, code) in [
+        (odd("status", "get"), Some("bad_response")),
+        // Without a content type to go by, the body is text.
+        (odd("headers", "get"), None),
+        (odd("text", "value: function"), Some("network")),
+    ] {
+        setup(&api, &[("fetch", fetch.into())]).await;
+        session_with(FRESH, None);
+        for _ in 0..1000 {
+            let r = settled(fd_fetch::fd("/me".into(), JsValue::UNDEFINED), 2000).await;
+            match code {
+                Some(code) => drop(expect_code(r, code)),
+                None => assert_eq!(r.unwrap().as_string().as_deref(), Some("{}")),
+            }
+        }
+    }
+    setup(&api, &[]).await;
+    all_exports_work(&api).await;
+}
+
 // Report 4: configure again, same storageKey, another fetch or authUrl: the refresh token stayed.
 #[wasm_bindgen_test]
 async fn reconfiguring_where_tokens_go_drops_the_refresh_token() {
