@@ -48,6 +48,16 @@ pub fn string(v: &JsValue, max: u32) -> Option<String> {
         .and_then(|s| s.as_string())
 }
 
+/// Reports an error a caller's listener threw, as an uncaught one would be (`reportError`: the
+/// page's `error` event and the console), and goes on.
+pub fn report(e: &JsValue) {
+    if let Some(f) = platform(&js_sys::global(), "reportError") {
+        if let Ok(f) = f.dyn_into::<js_sys::Function>() {
+            let _ = f.call1(&JsValue::UNDEFINED, e);
+        }
+    }
+}
+
 /// `obj[key] = value`. Only used on objects we have just made, whose setters cannot fail.
 pub fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &key.into(), value);

@@ -126,7 +126,9 @@ fn notify(session: Option<&Session>) {
     let value = public(session);
     for f in js_sys::Array::from(&listeners()) {
         if let Some(f) = f.dyn_ref::<Function>() {
-            let _ = f.call1(&JsValue::UNDEFINED, &value);
+            if let Err(e) = f.call1(&JsValue::UNDEFINED, &value) {
+                js::report(&e);
+            }
         }
     }
 }
@@ -241,7 +243,9 @@ pub fn expire(still: impl FnOnce(&State) -> bool) -> bool {
     tabs::after_end(cfg.clone(), gone, false);
     match &cfg.on_expired {
         Some(f) => {
-            let _ = f.call0(&JsValue::UNDEFINED);
+            if let Err(e) = f.call0(&JsValue::UNDEFINED) {
+                js::report(&e);
+            }
         }
         None => navigate(&cfg.login_url),
     }

@@ -220,6 +220,34 @@ async fn a_hostile_response_settles_and_never_poisons_the_module() {
     all_exports_work(&api).await;
 }
 
+// CONTRACT "Hardening": a listener's error is reported (as an uncaught one would be) and ignored.
+#[wasm_bindgen_test]
+async fn a_throwing_listener_is_reported_and_ignored() {
+    let api = FakeApi::new();
+    let reported = watch_reported();
+    let throws = js_sys::Function::new_no_args("throw new Error('listener threw')");
+    setup(&api, &[("onSessionExpired", throws.clone().into())]).await;
+    let unsubscribe: js_sys::Function = fd_fetch::on_session_change(throws.into()).unwrap().into();
+    api.reply("GET", "/api/me", 401, "", "");
+    for _ in 0..100 {
+        session_with(FRESH, Some("refresh-SECRET-1"));
+        expect_code(
+            fd_fetch::fd("/me".into(), JsValue::UNDEFINED).await,
+            "session_expired",
+        );
+    }
+    // Each round: the listener on setSession and on expiry, and onSessionExpired.
+    assert_eq!(reported.length(), 300);
+    assert_eq!(
+        reported.get(0).as_string().as_deref(),
+        Some("listener threw")
+    );
+    unsubscribe.call0(&JsValue::NULL).unwrap();
+    let api = FakeApi::new();
+    setup(&api, &[]).await;
+    all_exports_work(&api).await;
+}
+
 // Report 4: configure again, same storageKey, another fetch or authUrl: the refresh token stayed.
 #[wasm_bindgen_test]
 async fn reconfiguring_where_tokens_go_drops_the_refresh_token() {

@@ -230,3 +230,13 @@ export function pollute(key, value) {
   if (value === undefined) delete Object.prototype[key];
   else Object.prototype[key] = value;
 }
+
+/** From now on, the messages of errors reported to the page (`reportError`, uncaught), live. */
+export function watchReported() {
+  const seen = [];
+  window.addEventListener("error", (e) => {
+    seen.push(String(e.error?.message ?? e.message));
+    e.preventDefault();
+  });
+  return seen;
+}

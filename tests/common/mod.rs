@@ -54,6 +54,8 @@ extern "C" {
     #[wasm_bindgen(js_name = throwingGetter)]
     pub fn throwing_getter(key: &str) -> JsValue;
     pub fn pollute(key: &str, value: JsValue);
+    #[wasm_bindgen(js_name = watchReported)]
+    pub fn watch_reported() -> Array;
     #[wasm_bindgen(js_name = scriptVisibleStorage)]
     pub fn script_visible_storage() -> js_sys::Promise;
     #[wasm_bindgen(js_name = localKeys)]
