@@ -284,6 +284,26 @@ async fn reconfiguring_where_tokens_go_drops_the_refresh_token() {
     assert_eq!(api.count(REFRESH), 1);
 }
 
+// CONTRACT "Hardening": a later change to `globalThis.fetch` does not reach auth calls.
+#[wasm_bindgen_test]
+async fn a_later_global_fetch_does_not_reach_auth_calls() {
+    let api = FakeApi::new();
+    let global = js_sys::global();
+    let original = js_sys::Reflect::get(&global, &"fetch".into()).unwrap();
+    let opts = obj(&[
+        ("baseUrl", BASE.into()),
+        ("storageKey", fresh_key().into()),
+        ("onSessionExpired", api.on_expired().into()),
+    ]);
+    fd_fetch::configure(opts).await.unwrap();
+    js_sys::Reflect::set(&global, &"fetch".into(), &api.fetch()).unwrap();
+    let signed = fd_fetch::sign_in(alice(), partner("p-1")).await;
+    js_sys::Reflect::set(&global, &"fetch".into(), &original).unwrap();
+    // The fetch captured at configure went to the (unreachable) https://api.test.
+    expect_code(signed, "network");
+    assert_eq!(api.count("/api/auth"), 0);
+}
+
 // Report 5: the refresh token stayed in wasm memory after sign-out. Tokens are made on the JS side
 // (no test source holds them) and looked for in the whole linear memory, freed blocks included.
 #[wasm_bindgen_test]
