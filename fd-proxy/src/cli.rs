@@ -87,6 +87,26 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub upstream_timeout_ms: u64,
 
+    /// Connections held at once. Past it, new connections wait in the listen backlog until a held
+    /// one ends (the timeouts below see that one does), instead of using up descriptors.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Close a connection whose request head (request line and headers) is not complete this
+    /// many milliseconds after the server starts waiting for it; this also ends a kept-alive
+    /// connection that sends no further request.
+    #[arg(long, value_name = "MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub header_read_timeout_ms: u64,
+
+    /// Close a connection on which no byte has moved for this many milliseconds while it waits on
+    /// the client (a request body that stops arriving, an answer the client stops reading). Time
+    /// the server itself takes to answer does not count.
+    #[arg(long, value_name = "MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub idle_timeout_ms: u64,
+
     /// Log format (logs go to stderr; the level comes from RUST_LOG).
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -121,6 +141,7 @@ pub struct Config {
     /// them in `Origin`.
     pub allowed_origins: Vec<String>,
     pub upstream_timeout: Duration,
+    pub limits: crate::server::Limits,
     pub log_format: LogFormat,
 }
 
@@ -183,6 +204,12 @@ impl Config {
             static_dir: args.static_dir,
             allowed_origins,
             upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
+            limits: crate::server::Limits {
+                // At most 1,000,000 (clap checks), which fits every usize of a 32-bit target.
+                max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+                header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+                idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+            },
             log_format: args.log_format,
         })
     }
