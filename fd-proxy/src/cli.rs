@@ -87,6 +87,12 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub upstream_timeout_ms: u64,
 
+    /// The largest answer body the proxy reads from the upstream, in bytes. A bigger one is not
+    /// read further: the proxy answers 502 {"error": "upstream_too_large"}.
+    #[arg(long, value_name = "BYTES", default_value_t = 1_048_576,
+          value_parser = clap::value_parser!(u32).range(1..=1_073_741_824))]
+    pub max_upstream_body_bytes: u32,
+
     /// Connections held at once. Past it, new connections wait in the listen backlog until a held
     /// one ends (the timeouts below see that one does), instead of using up descriptors.
     #[arg(long, value_name = "N", default_value_t = 1024,
@@ -141,6 +147,7 @@ pub struct Config {
     /// them in `Origin`.
     pub allowed_origins: Vec<String>,
     pub upstream_timeout: Duration,
+    pub max_upstream_body: usize,
     pub limits: crate::server::Limits,
     pub log_format: LogFormat,
 }
@@ -204,6 +211,8 @@ impl Config {
             static_dir: args.static_dir,
             allowed_origins,
             upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
+            // At most 1 GiB (clap checks), which fits every usize of a 32-bit target.
+            max_upstream_body: usize::try_from(args.max_upstream_body_bytes).unwrap_or(usize::MAX),
             limits: crate::server::Limits {
                 // At most 1,000,000 (clap checks), which fits every usize of a 32-bit target.
                 max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),

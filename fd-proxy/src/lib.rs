@@ -115,6 +115,7 @@ pub fn app(config: &Config, bound: SocketAddr) -> Result<(Router, Vec<String>), 
                     allowed_origins: config.allowed_origins.clone(),
                     loopback: bound.ip().is_loopback(),
                     timeout: config.upstream_timeout,
+                    max_body: config.max_upstream_body,
                     upstream_is_local,
                 })?,
             );
@@ -177,6 +178,13 @@ fn print_banner(config: &Config, bound: SocketAddr, mounted: &[String]) {
         config.limits.header_read_timeout.as_millis(),
         config.limits.idle_timeout.as_millis(),
     ));
+    if config.proxy {
+        lines.push(format!(
+            "  proxy: upstream timeout {} ms, upstream answers up to {} bytes",
+            config.upstream_timeout.as_millis(),
+            config.max_upstream_body,
+        ));
+    }
     if mounted.is_empty() {
         lines.push("  mounted: nothing (pass --mock-api, --upstream or --static-dir)".to_owned());
     } else {

@@ -22,6 +22,7 @@ fn help_documents_every_flag() {
         "--static-dir",
         "--allowed-origin",
         "--upstream-timeout-ms",
+        "--max-upstream-body-bytes",
         "--max-connections",
         "--header-read-timeout-ms",
         "--idle-timeout-ms",
