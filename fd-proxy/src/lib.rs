@@ -106,7 +106,10 @@ pub fn app(config: &Config, bound: SocketAddr) -> Result<(Router, Vec<String>), 
                 Some(upstream) => (upstream.clone(), false),
                 None => (format!("http://{}/api", reachable(bound)), true),
             };
-            mounted.push(format!("/proxy (refresh-token proxy to {upstream})"));
+            mounted.push(format!(
+                "/proxy (refresh-token proxy to {})",
+                cli::redact_url(&upstream)
+            ));
             router = router.nest(
                 "/proxy",
                 proxy::router(proxy::ProxyConfig {
