@@ -14,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 use axum::{
     body::Bytes,
     extract::{Request, State},
-    http::{header, HeaderMap, HeaderName, Method, StatusCode},
+    http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::post,
@@ -199,13 +199,18 @@ impl Proxy {
             .await
             .map_err(|e| failure(route, &e, "upstream_unavailable"))?;
         let status = response.status();
+        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
         tracing::info!(
             route,
             upstream_status = status.as_u16(),
             "proxy: upstream answered"
         );
         let body = read_capped(response, self.0.config.max_body, route).await?;
-        Ok(Upstream { status, body })
+        Ok(Upstream {
+            status,
+            body,
+            retry_after,
+        })
     }
 
     /// Forwards a sign-in step, moving any refresh token from the answer into the cookie.
@@ -249,6 +254,8 @@ impl Proxy {
 struct Upstream {
     status: StatusCode,
     body: Bytes,
+    /// Passed on with a 4xx (a 429 lock-out says when to try again).
+    retry_after: Option<HeaderValue>,
 }
 
 impl Upstream {
@@ -262,10 +269,16 @@ impl Upstream {
         if !self.status.is_client_error() {
             return upstream_error(StatusCode::BAD_GATEWAY, self.status);
         }
-        match self.json() {
+        let mut response = match self.json() {
             Some(body) => respond::json(self.status, &body),
             None => upstream_error(self.status, self.status),
+        };
+        if let Some(retry_after) = &self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.clone());
         }
+        response
     }
 }
 
@@ -416,8 +429,6 @@ async fn logout(State(proxy): State<Proxy>, headers: HeaderMap) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
-
     use super::*;
 
     #[test]
