@@ -76,7 +76,10 @@ export const INDEX_HTML = `<!doctype html>
       message: safe(() => String(e?.message ?? e)),
       json: safe(() => JSON.stringify(e)),
       str: safe(() => String(e)),
-      fd: e instanceof lib.FdError && e.name === "FdError" && typeof e.code === "string" && String(e.message).length > 0,
+      // An FdError with a code and a message, or the AbortError that the contract passes through.
+      fd:
+        (e instanceof lib.FdError && e.name === "FdError" && typeof e.code === "string" && String(e.message).length > 0) ||
+        (e instanceof DOMException && e.name === "AbortError"),
       what: safe(() => (e?.name ?? typeof e) + ":" + e?.code),
     });
   };
@@ -93,7 +96,7 @@ export const INDEX_HTML = `<!doctype html>
     trySync(() => lib.setSession({ accessToken, refreshToken, expiresAt: Date.now() + leftMs, partnerId }));
   /** "ok:old" (sent with \`old\`), "ok:new" (with the session's token now), "ok:other", or "err:<code>". */
   window.callView = (r, old) => {
-    if (!r.ok) return "err:" + (r.error.code ?? r.error.name ?? r.error.thrown);
+    if (!r.ok) return "err:" + (typeof r.error.code === "string" ? r.error.code : r.error.name ?? r.error.thrown);
     const auth = r.value && r.value.auth;
     if (auth === "Bearer " + old) return "ok:old";
     let now;
@@ -275,7 +278,7 @@ export async function startPageServer({ pkgDir, tokens }) {
       });
       return {
         seen: (ms = 5000) =>
-          Promise.race([first.then(() => true), new Promise((r) => setTimeout(() => r(false), ms))]),
+          Promise.race([first.then(() => true), new Promise((r) => setTimeout(() => r(false), ms).unref())]),
         release: async (handler = defaults[route]) => {
           released = handler;
           for (const ctx of waiting.splice(0)) await handler(ctx);

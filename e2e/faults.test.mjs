@@ -33,15 +33,21 @@ let srv;
 let other;
 const tokens = new Tokens();
 
+const timing = (what, since) => process.env.FAULTS_TIMING && console.log(`${String(Date.now() - since).padStart(6)} ms  ${what}`);
+
 before(async () => {
+  const t0 = Date.now();
   srv = await startPageServer({ pkgDir: resolve(ROOT, process.env.FD_PKG ?? "pkg"), tokens });
   other = await startOtherServer({ tokens });
   browser = await launchBrowser();
+  timing("servers and browser started", t0);
 });
 
 after(async () => {
+  const t0 = Date.now();
   await browser?.close();
   await Promise.all([srv?.close(), other?.close()]);
+  timing("browser and servers closed", t0);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -52,8 +58,15 @@ const rows = [];
 const row = (fault, expected, run, options = {}) => rows.push({ fault, expected, run, ...options });
 
 /** `page.evaluate`, or `"still pending"` when it has not settled after `ms` (a hang is an outcome). */
-const settle = (page, fn, arg, ms = 12_000) =>
-  Promise.race([page.evaluate(fn, arg), sleep(ms).then(() => "still pending")]);
+async function settle(page, fn, arg, ms = 12_000) {
+  let timer;
+  const guard = new Promise((r) => (timer = setTimeout(() => r("still pending"), ms)));
+  try {
+    return await Promise.race([page.evaluate(fn, arg), guard]);
+  } finally {
+    clearTimeout(timer); // a guard left running would keep the process alive after the last row
+  }
+}
 
 const pending = (v) => v === "still pending";
 
@@ -268,6 +281,87 @@ row(
   },
 );
 
+row(
+  "refresh: injected fetch resolves with a Response whose getters throw",
+  TRANSIENT,
+  async ({ page }) => {
+    await page.evaluate(() => {
+      window.testFetch = (req, init) => {
+        if (!new URL(req.url ?? req).pathname.endsWith("/auth/refresh_token")) return fetch(req, init);
+        const r = new Response("{}", { headers: { "content-type": "application/json" } });
+        for (const prop of ["status", "ok", "headers"]) {
+          Object.defineProperty(r, prop, { get() { throw new Error(`${prop} says no`); } });
+        }
+        return Promise.resolve(r);
+      };
+    });
+    const old = tokens.jwt("alice");
+    const out = await settle(
+      page,
+      async ([old, rt]) => {
+        await cfg({ fetch: testFetch });
+        put(old, rt, 60_000);
+        const r = await tryA(() => lib.fd("/me"));
+        return { call: callView(r, old), session: sessionView(old), saved: savedView(old), expired: window.expired };
+      },
+      [old, tokens.refresh()],
+    );
+    return pending(out) ? { call: out } : out;
+  },
+);
+
+row(
+  "globalThis.fetch replaced after configure (no fetch option)",
+  { call: "ok:new", refreshSent: 1, refreshesThroughReplacement: 0 },
+  async ({ page }) => {
+    const old = tokens.jwt("alice");
+    const out = await page.evaluate(
+      async ([old, rt]) => {
+        await cfg();
+        put(old, rt, 60_000);
+        const original = window.fetch;
+        window.replaced = 0;
+        window.fetch = (req, init) => {
+          if (new URL(req.url ?? req, location.href).pathname.includes("/auth/")) window.replaced++;
+          return original(req, init);
+        };
+        try {
+          return { call: callView(await tryA(() => lib.fd("/me")), old), refreshesThroughReplacement: window.replaced };
+        } finally {
+          window.fetch = original;
+        }
+      },
+      [old, tokens.refresh()],
+    );
+    return { call: out.call, refreshSent: srv.count(REFRESH), refreshesThroughReplacement: out.refreshesThroughReplacement };
+  },
+);
+
+row(
+  "a caller aborts while the shared refresh is held",
+  { aborted: "err:AbortError", other: "ok:new", refreshSent: 1, session: "new" },
+  async ({ page }) => {
+    const old = tokens.jwt("alice");
+    const refresh = srv.hold(REFRESH);
+    await page.evaluate(
+      async ([old, rt]) => {
+        await cfg();
+        put(old, rt, 60_000);
+        const ac = new AbortController();
+        window.abortIt = () => ac.abort();
+        window.aborted = tryA(() => lib.fd("/me", { signal: ac.signal }));
+        window.other = tryA(() => lib.fd("/me"));
+      },
+      [old, tokens.refresh()],
+    );
+    assert.ok(await refresh.seen(), "the refresh reached the server");
+    const aborted = await settle(page, async (old) => (abortIt(), callView(await window.aborted, old)), old);
+    await refresh.release();
+    const other = await settle(page, async (old) => callView(await window.other, old), old);
+    return { aborted, other, refreshSent: srv.count(REFRESH), session: await page.evaluate((old) => sessionView(old), old) };
+  },
+);
+
 // --- the API ----------------------------------------------------------------------------------
 
 row(
@@ -313,6 +407,80 @@ row(
     });
     const r = await dueCall(page, { leftMs: 3_600_000 });
     return { call: r.call, session: r.session };
+  },
+);
+
+row(
+  "/me answers 401 and onSessionExpired throws",
+  { call: "err:session_expired", session: "none", saved: "none", expired: 1 },
+  async ({ page }) => {
+    srv.on(ME, ({ json }) => json(401, { message: "token revoked" }));
+    const old = tokens.jwt("alice");
+    return page.evaluate(
+      async ([old, rt]) => {
+        await cfg({
+          onSessionExpired: () => {
+            window.expired++;
+            throw new Error("the app's handler says no");
+          },
+        });
+        put(old, rt, 3_600_000);
+        const r = await tryA(() => lib.fd("/me"));
+        return { call: callView(r, old), session: sessionView(old), saved: savedView(old), expired: window.expired };
+      },
+      [old, tokens.refresh()],
+    );
+  },
+);
+
+row(
+  "injected fetch resolves /me with a Response whose status getter throws",
+  { call: "err:bad_response", session: "kept", later: "ok:old" },
+  async ({ page }) => {
+    const old = tokens.jwt("alice");
+    const out = await settle(
+      page,
+      async ([old, rt]) => {
+        window.hostile = true;
+        await cfg({
+          fetch: (req, init) => {
+            if (!window.hostile) return fetch(req, init);
+            const r = new Response("{}", { headers: { "content-type": "application/json" } });
+            return Object.defineProperty(r, "status", { get() { throw new Error("status says no"); } });
+          },
+        });
+        put(old, rt, 3_600_000);
+        const call = callView(await tryA(() => lib.fd("/me")), old);
+        window.hostile = false;
+        const later = callView(await tryA(() => lib.fd("/me")), old);
+        return { call, session: sessionView(old), later };
+      },
+      [old, tokens.refresh()],
+    );
+    return pending(out) ? { call: out } : out;
+  },
+);
+
+row(
+  "fd init whose method getter throws",
+  { call: "err:bad_request", meSent: 0, later: "ok:old" },
+  async ({ page }) => {
+    const old = tokens.jwt("alice");
+    const out = await settle(
+      page,
+      async ([old, rt]) => {
+        await cfg();
+        put(old, rt, 3_600_000);
+        const init = { get method() { throw new Error("method says no"); } };
+        const call = callView(await tryA(() => lib.fd("/me", init)), old);
+        return { call, sent: 0, later: "(pending)" };
+      },
+      [old, tokens.refresh()],
+    );
+    if (pending(out)) return { call: out };
+    const meSent = srv.count(ME);
+    const later = await settle(page, async (old) => callView(await tryA(() => lib.fd("/me")), old), old);
+    return { call: out.call, meSent, later };
   },
 );
 
@@ -915,6 +1083,26 @@ row(
     };
   },
   { page: "csp", health: false },
+);
+
+row(
+  "cookie mode: the refresh answers 401 (session ends, cookie too)",
+  { call: "err:session_expired", session: "none", expired: 1, logoutSent: "yes" },
+  async ({ page }) => {
+    srv.on(REFRESH, ({ json }) => json(401, { error: "refresh_rejected" }));
+    const old = tokens.jwt("alice");
+    const out = await page.evaluate(
+      async (old) => {
+        await cfg({ refreshTokenIn: "cookie" });
+        put(old, undefined, 60_000);
+        const r = await tryA(() => lib.fd("/me"));
+        return { call: callView(r, old), session: sessionView(old), expired: window.expired };
+      },
+      old,
+    );
+    for (let i = 0; i < 40 && srv.count("POST /api/auth/logout") === 0; i++) await sleep(50);
+    return { ...out, logoutSent: srv.count("POST /api/auth/logout") > 0 ? "yes" : "no" };
+  },
 );
 
 row(
