@@ -240,3 +240,46 @@ export function watchReported() {
   });
   return seen;
 }
+
+/**
+ * A FakeApi for long runs (tests/soak.rs): it counts requests per path instead of recording each
+ * one, so that the fake itself does not grow the heap the soak watches. Routes and `count` work as
+ * in FakeApi; `records`, `requests`, gates, `stall` and aborts do not.
+ */
+export class SoakApi extends FakeApi {
+  constructor() {
+    super();
+    this.tally = new Map();
+  }
+
+  async handle(request, init) {
+    const input = request instanceof Request ? request : new Request(request, init);
+    const path = new URL(input.url).pathname;
+    this.tally.set(path, (this.tally.get(path) ?? 0) + 1);
+    const handler = this.routes.get(`${input.method} ${path}`);
+    if (!handler) return new Response("no such route", { status: 404 });
+    return handler({ method: input.method, path, headers: Object.fromEntries(input.headers.entries()) }, input);
+  }
+
+  count(path) {
+    return this.tally.get(path) ?? 0;
+  }
+}
+
+/**
+ * What the soak measures: the JS heap in use (Chromium's `performance.memory`, else null), after a
+ * forced garbage collection where the page may force one (`gc`, with `--js-flags=--expose-gc`).
+ */
+export function jsHeap() {
+  const forced = typeof globalThis.gc === "function";
+  if (forced) globalThis.gc();
+  const used = globalThis.performance?.memory?.usedJSHeapSize;
+  return { used: typeof used === "number" ? used : null, forced };
+}
+
+/** Prints `line` where wasm-bindgen-test-runner prints its own results, so it shows in `npm test`. */
+export function report(line) {
+  const out = globalThis.document?.getElementById("output");
+  if (out) out.textContent += line + "\n";
+  else console.log(line);
+}
