@@ -9,7 +9,18 @@ export { FdError };
 let loading; // Promise of the instantiated module, shared by concurrent configure calls.
 let ready = false; // Set once a configure call has succeeded.
 
+const unsupported = (what) => new FdError("unsupported", `fd-fetch: cannot run here: ${what}`);
+
 async function load() {
+  // A Content-Security-Policy without 'wasm-unsafe-eval' refuses to compile any wasm: find out at
+  // once, with the 8-byte empty module, and say what to allow.
+  if (typeof WebAssembly !== "object") throw unsupported("WebAssembly is missing");
+  if (typeof DecompressionStream !== "function") throw unsupported("DecompressionStream is missing");
+  try {
+    new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+  } catch {
+    throw unsupported("this page may not compile WebAssembly; allow 'wasm-unsafe-eval' in its Content-Security-Policy script-src");
+  }
   const { default: base64 } = await import("./fd_fetch_wasm.js");
   const gzipped = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
   const stream = new Blob([gzipped]).stream().pipeThrough(new DecompressionStream("gzip"));

@@ -35,17 +35,54 @@ export const BAD_JSON = Symbol("bad JSON");
 /**
  * A 2xx body as `fd` returns it: `null` when empty, parsed when `json`, else the text. One promise
  * for the whole read, so the body never crosses into wasm and costs one await there, not two.
+ * Async, so that a `text` that throws is a rejection rather than an exception through wasm.
  */
-export function readBody(response, json) {
-  return response.text().then((text) => {
-    if (text === "") return null;
-    if (!json) return text;
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw BAD_JSON;
+export async function readBody(response, json) {
+  const text = await response.text();
+  if (text === "") return null;
+  if (!json) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw BAD_JSON;
+  }
+}
+
+/** Rejection of `readLenient` for a body longer than its limit. */
+export const TOO_BIG = Symbol("too big");
+
+/**
+ * An auth answer or an error body: parsed JSON if it parses, else the text, `null` when empty. A
+ * body over `max` characters rejects with `TOO_BIG` as soon as that many have arrived, and the
+ * rest is not read. The text stays on the JS side: only the fields wasm asks for are copied in.
+ */
+export async function readLenient(response, max) {
+  const reader = response.body?.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  for (let chunk; reader && !(chunk = await reader.read()).done; ) {
+    text += decoder.decode(chunk.value, { stream: true });
+    if (text.length > max) {
+      reader.cancel().catch(() => {});
+      throw TOO_BIG;
     }
-  });
+  }
+  text += decoder.decode();
+  if (text === "") return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * `f(arg)` as a native promise: a throw, a non-promise result or a thenable whose `then` throws
+ * all become its rejection or value, so that no exception of an injected function unwinds
+ * through wasm.
+ */
+export function call(f, arg) {
+  return new Promise((resolve) => resolve(f(arg)));
 }
 
 /** The function `onSessionChange` returns: removes `listener` from `listeners`; calling it again is harmless. */
@@ -80,13 +117,13 @@ export function acquire(name, ms, shared) {
     try {
       const options = { mode: shared ? "shared" : "exclusive" };
       if (ms > 0) options.signal = AbortSignal.timeout(ms);
-      globalThis.navigator.locks
-        .request(name, options, () => {
-          granted(release);
-          return held;
-        })
-        // Aborted: not granted in time. Anything else (a frame denied Web Locks): in this realm.
-        .catch((e) => (e?.name === "AbortError" ? granted(() => {}) : inRealm()));
+      const request = globalThis.navigator.locks.request(name, options, () => {
+        // Letting go resolves once the lock manager no longer lists the lock.
+        granted(() => (release(), request.then(() => {})));
+        return held;
+      });
+      // Aborted: not granted in time. Anything else (a frame denied Web Locks): in this realm.
+      request.catch((e) => (e?.name === "AbortError" ? granted(() => {}) : inRealm()));
     } catch {
       inRealm();
     }

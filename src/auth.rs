@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::error::{Code, Failure, FdError};
 use crate::http;
 use crate::js;
-use crate::session::{valid_partner, Secret, Session};
+use crate::session::{partner_from_js, Secret, Session};
 use crate::state::{self, PendingMfa};
 use crate::tabs;
 use crate::time::now;
@@ -26,27 +26,25 @@ pub enum Answer {
     },
 }
 
-/// Tokens (flat or under `AuthenticationResult`) or an MFA challenge. `None` for anything else,
-/// including an `AccessToken` that is not a header-safe string. The id token is never kept.
-pub fn parse_answer(text: &str) -> Option<Answer> {
-    let v = JSON::parse(text).ok().filter(JsValue::is_object)?;
-    let nested = js::prop(&v, "AuthenticationResult").filter(JsValue::is_object);
-    let src = nested.as_ref().unwrap_or(&v);
+/// Tokens (flat or under `AuthenticationResult`) or an MFA challenge, from an answer parsed on the
+/// JS side. `None` for anything else, including an `AccessToken` that is not a header-safe string
+/// of at most `MAX_TOKEN_LEN` characters. Own properties only. The id token is never kept.
+pub fn parse_answer(v: &JsValue) -> Option<Answer> {
+    if !v.is_object() {
+        return None;
+    }
+    let nested = js::prop(v, "AuthenticationResult").filter(JsValue::is_object);
+    let src = nested.as_ref().unwrap_or(v);
     if let Some(access) = js::prop(src, "AccessToken") {
         return Some(Answer::Tokens(Tokens {
-            access: Secret::new(access.as_string()?)?,
-            refresh: js::prop(src, "RefreshToken")
-                .and_then(|r| r.as_string())
-                .and_then(Secret::new),
+            access: Secret::from_js(&access)?,
+            refresh: js::prop(src, "RefreshToken").and_then(|r| Secret::from_js(&r)),
             expires_in: js::prop(src, "ExpiresIn").and_then(|e| e.as_f64()),
         }));
     }
-    let name = js::prop(&v, "ChallengeName")
-        .or_else(|| js::prop(&v, "Challenge"))?
-        .as_string()?;
-    let session = js::prop(&v, "Session")
-        .and_then(|s| s.as_string())
-        .and_then(Secret::new);
+    let name = js::prop(v, "ChallengeName").or_else(|| js::prop(v, "Challenge"))?;
+    let name = js::string(&name, 256)?;
+    let session = js::prop(v, "Session").and_then(|s| Secret::from_js(&s));
     Some(Answer::Challenge { name, session })
 }
 
@@ -56,14 +54,8 @@ pub async fn sign_in(credentials: JsValue, opts: JsValue) -> Result<JsValue, Fai
         .is_object()
         .then(|| js::prop(&opts, "partnerId"))
         .flatten()
-        .and_then(|p| p.as_string())
-        .filter(|p| valid_partner(p))
-        .ok_or_else(|| {
-            FdError::bad_config(
-                "partnerId",
-                "must be a non-empty string without control characters",
-            )
-        })?;
+        .and_then(|p| partner_from_js(&p))
+        .ok_or_else(bad_partner)?;
     let req = request(&cfg, "POST", "/auth", &credentials, "credentials")?;
     let gen = state::next_auth();
     let refused = (Code::SignInFailed, "sign-in was refused");
@@ -79,15 +71,18 @@ pub async fn complete_mfa(body: JsValue) -> Result<JsValue, Failure> {
             &["no MFA challenge is pending; call signIn first"],
         )
     })?;
-    if !body.is_object() {
-        return Err(FdError::bad_config("body", "must be an object such as { code }").into());
-    }
-    let payload = Object::assign(&Object::new(), body.unchecked_ref());
+    // A copy through JSON, whose bindings catch: a getter or `toJSON` that throws is bad_config.
+    let payload = JSON::stringify(&body)
+        .ok()
+        .filter(|_| body.is_object())
+        .and_then(|text| js::parse_json(&text).ok())
+        .filter(JsValue::is_object)
+        .ok_or_else(|| FdError::bad_config("body", "must be a JSON object such as { code }"))?;
     let session = pending
         .session
         .as_ref()
         .map_or(JsValue::NULL, |s| s.expose().into());
-    js::set(&payload, "session", &session);
+    js::set(payload.unchecked_ref(), "session", &session);
     let req = request(&cfg, "PUT", "/auth/challenge/mfa-token", &payload, "body")?;
     let gen = state::next_auth();
     let refused = (Code::MfaFailed, "the MFA code was refused");
@@ -121,10 +116,10 @@ async fn exchange_locked(
 ) -> Result<JsValue, Failure> {
     let _held = tabs::lock(cfg).await;
     still_current(gen)?;
-    let text = exchange(&cfg.fetch, req, refused, why).await?;
+    let answer = exchange(&cfg.fetch, req, refused, why).await?;
     let arrived = now();
     still_current(gen)?;
-    finish(cfg, parse_answer(&text), arrived, partner).await
+    finish(cfg, parse_answer(&answer), arrived, partner).await
 }
 
 fn still_current(gen: u64) -> Result<(), FdError> {
@@ -137,33 +132,39 @@ fn still_current(gen: u64) -> Result<(), FdError> {
     ))
 }
 
-/// Sends an auth call and reads its whole body: the text of a 2xx, else `refused` (with the
-/// status and body). Fetch's rejections are `network`.
+/// Sends an auth call and reads its whole body (parsed on the JS side): the answer of a 2xx, else
+/// `refused` (with the status and body). Fetch's rejections are `network`.
 async fn exchange(
     fetch: &js_sys::Function,
     req: &web_sys::Request,
     refused: Code,
     why: &str,
-) -> Result<String, Failure> {
+) -> Result<JsValue, Failure> {
     let network = || {
         FdError::new(
             Code::Network,
             &["the auth request failed to reach the server"],
         )
     };
-    let resp = match http::send(fetch, req).await {
-        Ok(r) => r,
+    let answer = match http::send(fetch, req).await {
+        Ok(a) => a,
         Err(Failure::Foreign(_)) => return Err(network().into()),
         Err(e) => return Err(e),
     };
-    let text = http::text(&resp).await.map_err(|_| network())?;
-    if !resp.ok() {
+    let body = http::lenient(&answer.resp, http::MAX_AUTH_ANSWER)
+        .await
+        .map_err(|e| {
+            if http::TOO_BIG.with(|big| *big == e) {
+                FdError::bad_response("the auth answer is too large")
+            } else {
+                network()
+            }
+        })?;
+    if !answer.ok() {
         let e = FdError::new(refused, &[why]);
-        return Err(e
-            .with_response(resp.status(), http::lenient_body(&text))
-            .into());
+        return Err(e.with_response(answer.status, body).into());
     }
-    Ok(text)
+    Ok(body)
 }
 
 /// A 2xx auth answer (tokens that arrived at `arrived`): tokens start a session; a challenge is
@@ -196,4 +197,12 @@ async fn finish(
         }
     }
     Ok(result.into())
+}
+
+/// `partnerId` that is missing or could not go into a header.
+pub fn bad_partner() -> FdError {
+    FdError::bad_config(
+        "partnerId",
+        "must be a non-empty string of visible ASCII (no spaces), at most 256 characters",
+    )
 }

@@ -4,6 +4,7 @@ use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::FdError;
+use crate::js;
 use crate::path;
 
 /// Checked options. Fixed until the next `configure`.
@@ -39,7 +40,7 @@ impl Config {
             Some(v) => base_url(&v, "authUrl")?,
             None => base.clone(),
         };
-        let cookie_mode = match get(options, "refreshTokenIn")?.map(|v| v.as_string()) {
+        let cookie_mode = match get(options, "refreshTokenIn")?.map(|v| js::string(&v, 8)) {
             None => false,
             Some(Some(s)) if s == "memory" => false,
             Some(Some(s)) if s == "cookie" => true,
@@ -53,8 +54,7 @@ impl Config {
         let threshold_ms = number(options, "refreshThresholdMs", 300_000.0, 0.0)?;
         let login_url = match get(options, "loginUrl")? {
             None => "/login".to_owned(),
-            Some(v) => v
-                .as_string()
+            Some(v) => js::string(&v, path::MAX_LEN)
                 .filter(|s| path::check(s).is_ok())
                 .ok_or_else(|| {
                     FdError::bad_config("loginUrl", "must be a same-origin path such as \"/login\"")
@@ -63,10 +63,14 @@ impl Config {
         let on_expired = function(options, "onSessionExpired")?;
         let storage_key = match get(options, "storageKey")? {
             None => "fd.session".to_owned(),
-            Some(v) => v
-                .as_string()
+            Some(v) => js::string(&v, MAX_KEY_LEN)
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| FdError::bad_config("storageKey", "must be a non-empty string"))?,
+                .ok_or_else(|| {
+                    FdError::bad_config(
+                        "storageKey",
+                        "must be a non-empty string of at most 256 characters",
+                    )
+                })?,
         };
         // setTimeout takes a signed 32-bit delay; a longer one would fire at once.
         let timeout = number(options, "refreshTimeoutMs", 10_000.0, 1.0)?;
@@ -96,11 +100,13 @@ impl Config {
     }
 }
 
-/// An option's value; `None` when absent, `undefined` or `null`. A throwing getter is bad config.
+/// The longest `storageKey`, in characters (it also names the Web Locks and the channel).
+const MAX_KEY_LEN: u32 = 256;
+
+/// An option's value, from the object's own properties only (a polluted `Object.prototype` adds
+/// nothing); `None` when absent, `undefined` or `null`. A getter that throws is bad config.
 fn get(obj: &JsValue, key: &str) -> Result<Option<JsValue>, FdError> {
-    let v = Reflect::get(obj, &JsValue::from_str(key))
-        .map_err(|_| FdError::bad_config(key, "could not be read"))?;
-    Ok((!v.is_undefined() && !v.is_null()).then_some(v))
+    js::own(obj, key).map_err(|_| FdError::bad_config(key, "could not be read (its getter threw)"))
 }
 
 fn number(obj: &JsValue, key: &str, default: f64, min: f64) -> Result<f64, FdError> {
@@ -141,7 +147,7 @@ fn base_url(v: &JsValue, key: &str) -> Result<String, FdError> {
             "must be an absolute http(s) URL without credentials, query or fragment",
         )
     };
-    let s = v.as_string().ok_or_else(bad)?;
+    let s = js::string(v, path::MAX_LEN).ok_or_else(bad)?;
     let url = web_sys::Url::new(&s).map_err(|_| bad())?;
     let plain = url.username().is_empty()
         && url.password().is_empty()

@@ -25,6 +25,7 @@ pub enum Code {
     Http,
     Network,
     BadResponse,
+    BadRequest,
 }
 
 impl Code {
@@ -41,6 +42,7 @@ impl Code {
             Code::Http => "http",
             Code::Network => "network",
             Code::BadResponse => "bad_response",
+            Code::BadRequest => "bad_request",
         }
     }
 }

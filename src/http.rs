@@ -1,4 +1,9 @@
 //! Talking to fetch: building the auth calls, sending, timing out, reading bodies.
+//!
+//! Whatever comes back from an injected fetch or the network is handled on the JS side of
+//! `pkg/support.js` first: the call itself (`call`, so a throw is a rejection), and the bodies
+//! (`readBody`, `readLenient`), so that no caller's exception unwinds through wasm and no body of
+//! unbounded size is copied into wasm memory.
 
 use js_sys::{Function, Promise, JSON};
 use wasm_bindgen::prelude::*;
@@ -7,6 +12,7 @@ use web_sys::{AbortSignal, Headers, Request, RequestCredentials, RequestInit, Re
 
 use crate::config::Config;
 use crate::error::{Failure, FdError};
+use crate::js;
 
 #[wasm_bindgen(module = "/pkg/support.js")]
 extern "C" {
@@ -18,6 +24,14 @@ extern "C" {
     /// What `read_body` rejects with for a body that says JSON but does not parse.
     #[wasm_bindgen(thread_local_v2, js_name = BAD_JSON)]
     pub static BAD_JSON: JsValue;
+    /// What `read_lenient` rejects with for a body over its limit.
+    #[wasm_bindgen(thread_local_v2, js_name = TOO_BIG)]
+    pub static TOO_BIG: JsValue;
+    /// See `pkg/support.js`: an auth answer or error body, JSON if it parses, else text.
+    #[wasm_bindgen(js_name = readLenient)]
+    fn read_lenient(response: &Response, max: u32) -> Promise;
+    /// See `pkg/support.js`: `f(arg)` as a native promise, whatever `f` does.
+    fn call(f: &Function, arg: &JsValue) -> Promise;
 }
 
 #[wasm_bindgen]
@@ -27,32 +41,49 @@ extern "C" {
     pub fn timeout_signal(ms: i32) -> Result<AbortSignal, JsValue>;
 }
 
-/// Calls the configured fetch. `Foreign` carries fetch's own rejection (network error or abort).
-pub async fn send(fetch: &Function, req: &Request) -> Result<Response, Failure> {
-    let called = fetch
-        .call1(&JsValue::UNDEFINED, req)
-        .map_err(Failure::Foreign)?;
-    let value = JsFuture::from(Promise::resolve(&called))
+/// The longest auth answer read, in characters. Cognito's are a few KB.
+pub const MAX_AUTH_ANSWER: u32 = 256 * 1024;
+
+/// What fetch resolved with, and its status (100–599).
+pub struct Answer {
+    pub resp: Response,
+    pub status: u16,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The `Content-Type` header, if it can be read and is of a sane length.
+    pub fn content_type(&self) -> Option<String> {
+        let headers = js::platform(&self.resp, "headers")?;
+        let get = js::platform(&headers, "get")?.dyn_into::<Function>().ok()?;
+        js::string(&get.call1(&headers, &"content-type".into()).ok()?, 1024)
+    }
+}
+
+/// Calls the configured fetch. `Foreign` carries fetch's own rejection (network error or abort),
+/// or whatever an injected fetch threw. The Response's fields are read through `Reflect`, which
+/// catches: an injected fetch's odd Response (a getter that throws) is `bad_response`.
+pub async fn send(fetch: &Function, req: &Request) -> Result<Answer, Failure> {
+    let value = JsFuture::from(call(fetch, req))
         .await
         .map_err(Failure::Foreign)?;
-    value.dyn_into::<Response>().map_err(|_| {
-        FdError::bad_response("fetch resolved with something that is not a Response").into()
-    })
+    let not_a_response =
+        || FdError::bad_response("fetch resolved with something that is not a Response");
+    let resp = value.dyn_into::<Response>().map_err(|_| not_a_response())?;
+    let status = js::platform(&resp, "status")
+        .and_then(|s| s.as_f64())
+        .filter(|s| (100.0..=599.0).contains(s))
+        .ok_or_else(not_a_response)? as u16;
+    Ok(Answer { resp, status })
 }
 
-/// The whole body as text, for the small answers (auth, errors) that are read in Rust.
-pub async fn text(resp: &Response) -> Result<String, JsValue> {
-    let v = JsFuture::from(resp.text()?).await?;
-    Ok(v.as_string().unwrap_or_default())
-}
-
-/// An error body: parsed JSON, else the text, `null` when empty.
-pub fn lenient_body(text: &str) -> JsValue {
-    if text.is_empty() {
-        JsValue::NULL
-    } else {
-        JSON::parse(text).unwrap_or_else(|_| JsValue::from_str(text))
-    }
+/// A body read leniently (JSON if it parses, else text, `null` when empty), at most `max`
+/// characters. `Err` when reading failed or the body was longer.
+pub async fn lenient(resp: &Response, max: u32) -> Result<JsValue, JsValue> {
+    JsFuture::from(read_lenient(resp, max)).await
 }
 
 /// `POST {authUrl}/auth/logout` (cookie mode: the proxy drops its cookie). `keepalive`, so that a
@@ -64,6 +95,8 @@ pub async fn logout(cfg: &Config) {
 }
 
 /// A JSON call to `{authUrl}{route}`. In cookie mode it carries cookies and the proxy's CSRF header.
+/// It never follows a redirect: a 3xx is a failure, and the body (a password, a refresh token) is
+/// never re-sent to where it points.
 pub fn auth_request(
     cfg: &Config,
     method: &str,
@@ -84,6 +117,7 @@ pub fn auth_request(
     if let Some(s) = signal {
         init.set_signal(Some(s));
     }
+    crate::js::set(&init, "redirect", &"error".into());
     if route == "/auth/logout" {
         crate::js::set(&init, "keepalive", &JsValue::TRUE);
     }

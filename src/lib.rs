@@ -62,7 +62,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::config::Config;
 use crate::error::FdError;
-use crate::session::{valid_partner, Secret, Session};
+use crate::session::{partner_from_js, Secret, Session};
 use crate::task::promise;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -70,7 +70,8 @@ const TYPES: &'static str = r#"
 /** The stable codes of `FdError`. */
 export type FdErrorCode =
   | "bad_config" | "not_configured" | "not_signed_in" | "bad_path" | "session_expired"
-  | "refresh_failed" | "sign_in_failed" | "mfa_failed" | "http" | "network" | "bad_response";
+  | "refresh_failed" | "sign_in_failed" | "mfa_failed" | "http" | "network" | "bad_response"
+  | "bad_request" | "unsupported";
 
 /** Options of `configure`. Only `baseUrl` is required. */
 export interface FdOptions {
@@ -139,12 +140,22 @@ fn configure_now(options: &JsValue) -> Result<Option<Rc<Config>>, FdError> {
     let cfg = Rc::new(Config::parse(options)?);
     let prev = state::with(|s| s.config.replace(cfg.clone()));
     tabs::attach(&cfg);
-    let restored = prev.is_none_or(|p| p.storage_key != cfg.storage_key);
+    let restored = prev
+        .as_ref()
+        .is_none_or(|p| p.storage_key != cfg.storage_key);
     if restored {
         state::restore(&cfg, time::now());
     }
-    if cfg.cookie_mode {
-        state::with(|s| s.refresh_token = None);
+    // The refresh token (and a pending challenge) only ever go where they came from, through the
+    // fetch they came through: another `authUrl` or `fetch` drops them.
+    let moved = prev.is_some_and(|p| p.auth != cfg.auth || !Object::is(&p.fetch, &cfg.fetch));
+    if cfg.cookie_mode || moved {
+        state::with(|s| {
+            s.refresh_token = None;
+            if moved {
+                s.mfa = None;
+            }
+        });
         tabs::sync_holder();
     }
     Ok(restored.then_some(cfg))
@@ -166,7 +177,7 @@ pub fn fd_response(
     #[wasm_bindgen(unchecked_param_type = "string")] path: JsValue,
     #[wasm_bindgen(unchecked_param_type = "RequestInit | undefined")] init: JsValue,
 ) -> Promise {
-    promise(async move { Ok(request::send(path, init).await?.resp.into()) })
+    promise(async move { Ok(request::send(path, init).await?.answer.resp.into()) })
 }
 
 /// Posts `credentials` to `{authUrl}/auth`. Tokens start a session; an MFA challenge is kept for
@@ -201,25 +212,18 @@ pub fn set_session(
     }
     let get = |k: &str| js::prop(&input, k);
     let access = get("accessToken")
-        .and_then(|v| v.as_string())
-        .and_then(Secret::new)
+        .and_then(|v| Secret::from_js(&v))
         .ok_or_else(|| bad("accessToken", "must be a non-empty token of visible ASCII"))?;
     let partner = get("partnerId")
-        .and_then(|v| v.as_string())
-        .filter(|p| valid_partner(p))
-        .ok_or_else(|| {
-            bad(
-                "partnerId",
-                "must be a non-empty string without control characters",
-            )
-        })?;
-    let refresh =
-        match get("refreshToken") {
-            None => None,
-            Some(v) => Some(v.as_string().and_then(Secret::new).ok_or_else(|| {
-                bad("refreshToken", "must be a non-empty token of visible ASCII")
-            })?),
-        };
+        .and_then(|v| partner_from_js(&v))
+        .ok_or_else(|| JsValue::from(auth::bad_partner()))?;
+    let refresh = match get("refreshToken") {
+        None => None,
+        Some(v) => Some(
+            Secret::from_js(&v)
+                .ok_or_else(|| bad("refreshToken", "must be a non-empty token of visible ASCII"))?,
+        ),
+    };
     let session = match get("expiresAt") {
         None => Session::arrived(access, partner, time::now(), None),
         Some(v) => Session::known(

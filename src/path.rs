@@ -8,6 +8,9 @@
 /// Why a path was refused. The text goes into the `bad_path` error message.
 pub type Refusal = &'static str;
 
+/// The longest path accepted: 8 KiB (query included), about what servers accept in a request line.
+pub const MAX_LEN: u32 = 8 * 1024;
+
 /// `base` (origin plus path prefix, no trailing slash) joined with a checked `path`.
 pub fn join(base: &str, path: &str) -> Result<String, Refusal> {
     check(path)?;
@@ -19,6 +22,9 @@ pub fn join(base: &str, path: &str) -> Result<String, Refusal> {
 
 /// Accepts a path that, appended to an origin and prefix, cannot leave them.
 pub fn check(path: &str) -> Result<(), Refusal> {
+    if path.len() > MAX_LEN as usize {
+        return Err("must be at most 8 KiB");
+    }
     let mut chars = path.chars();
     if chars.next() != Some('/') {
         return Err("must start with a single \"/\"");
@@ -198,6 +204,14 @@ mod tests {
         for path in HOSTILE {
             assert!(join(BASE, path).is_err(), "accepted {path:?}");
         }
+    }
+
+    #[test]
+    fn paths_over_8_kib_are_refused() {
+        let longest = format!("/me?q={}", "a".repeat(8192 - 6));
+        assert!(join(BASE, &longest).is_ok());
+        let over = format!("{longest}a");
+        assert_eq!(join(BASE, &over), Err("must be at most 8 KiB"));
     }
 
     #[test]

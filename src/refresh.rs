@@ -177,7 +177,7 @@ async fn refresh_locked(epoch: u64, cfg: Rc<Config>) -> f64 {
 fn reconcile(epoch: u64, cfg: &Config) -> Option<f64> {
     // No storage to ask: nothing to reconcile with.
     let raw = storage::read(&cfg.storage_key)?;
-    let found = raw.as_deref().and_then(storage::parse);
+    let found = raw.as_ref().and_then(storage::parse);
     if let Some(x) = &found {
         tabs::saw(x);
     }
@@ -253,28 +253,28 @@ async fn attempt(epoch: u64, cfg: &Config, late: &Cell<bool>) -> f64 {
     else {
         return TRANSIENT;
     };
-    let Ok(resp) = http::send(&cfg.fetch, &req).await else {
+    let Ok(answer) = http::send(&cfg.fetch, &req).await else {
         return TRANSIENT;
     };
     if late.get() {
         return TRANSIENT;
     }
-    let status = resp.status();
-    if refresh_is_fatal(status) {
+    if refresh_is_fatal(answer.status) {
         return if state::expire(|s| s.epoch == epoch) {
             DEAD
         } else {
             SUPERSEDED
         };
     }
-    if !resp.ok() {
+    if !answer.ok() {
         return TRANSIENT;
     }
     let arrived = now();
-    let Ok(text) = http::text(&resp).await else {
+    // Read on the JS side, at most MAX_AUTH_ANSWER characters: a huge answer is transient.
+    let Ok(body) = http::lenient(&answer.resp, http::MAX_AUTH_ANSWER).await else {
         return TRANSIENT;
     };
-    let Some(Answer::Tokens(t)) = auth::parse_answer(&text) else {
+    let Some(Answer::Tokens(t)) = auth::parse_answer(&body) else {
         return TRANSIENT;
     };
     if late.get() {

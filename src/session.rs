@@ -7,19 +7,44 @@ use core::fmt;
 use crate::jwt;
 
 /// A token. It never prints: `Debug` shows its length only, so a `{:?}` of any struct holding one is
-/// safe to log.
+/// safe to log. Its bytes are overwritten when it is dropped (sign-out, refresh, replacement), so
+/// no token is left at rest in freed wasm memory.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+/// The longest token accepted, in characters. Cognito's are about 1–2 KB; anything much longer is
+/// a malformed answer, refused before it is copied into wasm memory.
+pub const MAX_TOKEN_LEN: u32 = 16 * 1024;
+/// The longest partner id accepted, in characters.
+pub const MAX_PARTNER_LEN: u32 = 256;
 
 impl Secret {
     /// Accepts a token that can go into an HTTP header as it is: non-empty visible ASCII (JWTs,
     /// opaque tokens). Anything else is a malformed answer, refused before it reaches a header.
     pub fn new(token: String) -> Option<Self> {
         let ok = !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic());
-        ok.then_some(Self(token))
+        let secret = Self(token);
+        ok.then_some(secret)
+    }
+    /// A token from JS: a string no longer than `MAX_TOKEN_LEN`, checked before it is copied.
+    pub fn from_js(v: &wasm_bindgen::JsValue) -> Option<Self> {
+        crate::js::string(v, MAX_TOKEN_LEN).and_then(Self::new)
     }
     pub fn expose(&self) -> &str {
         &self.0
+    }
+    /// `"Bearer " + token`, itself a secret (wiped when the request has been built).
+    pub fn bearer(&self) -> Secret {
+        let mut s = String::with_capacity(7 + self.0.len());
+        s.push_str("Bearer ");
+        s.push_str(&self.0);
+        Secret(s)
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 
@@ -134,9 +159,17 @@ pub fn freshness(expires_at: f64, now: f64, threshold_ms: f64) -> Freshness {
     }
 }
 
-/// A partner id goes into a header: it must be non-empty and free of control characters.
+/// A partner id goes into a header as it is: non-empty visible ASCII (no space, no control
+/// character, nothing above U+007E, which `Headers` would refuse or mangle).
 pub fn valid_partner(id: &str) -> bool {
-    !id.is_empty() && !id.chars().any(char::is_control) && id.trim() == id
+    !id.is_empty()
+        && id.len() <= MAX_PARTNER_LEN as usize
+        && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A partner id from JS: a string of visible ASCII, its length checked before it is copied.
+pub fn partner_from_js(v: &wasm_bindgen::JsValue) -> Option<String> {
+    crate::js::string(v, MAX_PARTNER_LEN).filter(|p| valid_partner(p))
 }
 
 #[cfg(test)]
@@ -249,7 +282,18 @@ mod tests {
     #[test]
     fn partner_ids_must_fit_a_header() {
         assert!(valid_partner("partner-42"));
-        for bad in ["", " p", "p\r\nX-Evil: 1", "p\u{0}"] {
+        let long = "p".repeat(MAX_PARTNER_LEN as usize + 1);
+        for bad in [
+            "",
+            " p",
+            "p\r\nX-Evil: 1",
+            "p\u{0}",
+            "p 1",
+            "ü",
+            "Ā",
+            "p\u{7f}",
+            &long,
+        ] {
             assert!(!valid_partner(bad), "{bad:?}");
         }
     }

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 
 use crate::config::Config;
@@ -126,7 +126,9 @@ fn notify(session: Option<&Session>) {
     let value = public(session);
     for f in js_sys::Array::from(&listeners()) {
         if let Some(f) = f.dyn_ref::<Function>() {
-            let _ = f.call1(&JsValue::UNDEFINED, &value);
+            if let Err(e) = f.call1(&JsValue::UNDEFINED, &value) {
+                js::report(&e);
+            }
         }
     }
 }
@@ -213,7 +215,7 @@ fn end(
         s.epoch += 1;
         Some((s.config.clone()?, s.session.take()))
     })?;
-    let stored = storage::load(&cfg.storage_key).and_then(|t| storage::parse(&t));
+    let stored = storage::load(&cfg.storage_key);
     if drop_stored(gone.as_ref(), stored) {
         storage::remove(&cfg.storage_key);
     }
@@ -241,7 +243,9 @@ pub fn expire(still: impl FnOnce(&State) -> bool) -> bool {
     tabs::after_end(cfg.clone(), gone, false);
     match &cfg.on_expired {
         Some(f) => {
-            let _ = f.call0(&JsValue::UNDEFINED);
+            if let Err(e) = f.call0(&JsValue::UNDEFINED) {
+                js::report(&e);
+            }
         }
         None => navigate(&cfg.login_url),
     }
@@ -254,16 +258,20 @@ fn still_stored(gone: Option<&Session>, stored: Option<Session>) -> bool {
     stored.is_none_or(|x| gone.is_some_and(|g| x.access == g.access))
 }
 
-/// `location.assign(url)` where there is a page; nothing in a worker or Node.
-fn navigate(url: &str) {
-    let global = js_sys::global();
-    let Ok(location) = Reflect::get(&global, &"location".into()) else {
+/// `location.assign(origin + path)` where there is a page; nothing in a worker or Node. The page's
+/// own origin is spelled out, so a `<base href>` (injected or not) cannot send the user elsewhere.
+fn navigate(path: &str) {
+    let Some(location) = js::platform(&js_sys::global(), "location") else {
         return;
     };
-    if let Ok(assign) = Reflect::get(&location, &"assign".into()) {
-        if let Some(assign) = assign.dyn_ref::<Function>() {
-            let _ = assign.call1(&location, &url.into());
-        }
+    let (Some(origin), Some(assign)) = (
+        js::platform(&location, "origin").and_then(|o| o.as_string()),
+        js::platform(&location, "assign"),
+    ) else {
+        return;
+    };
+    if let Some(assign) = assign.dyn_ref::<Function>() {
+        let _ = assign.call1(&location, &(origin + path).into());
     }
 }
 
@@ -317,10 +325,10 @@ pub fn adopt(incoming: Option<Session>) {
 /// refresh it) and, where tabs share storage, for `tabs::drop_orphan` to decide: another tab may
 /// hold a refresh token for it. Elsewhere it is removed too.
 pub fn restore(cfg: &Config, now: f64) {
-    let saved = storage::load(&cfg.storage_key);
+    let saved = storage::read(&cfg.storage_key).flatten();
     let keep_expired = cfg.cookie_mode || storage::shared();
     let session = saved
-        .as_deref()
+        .as_ref()
         .and_then(storage::parse)
         .filter(|s| keep_expired || s.expires_at > now);
     if saved.is_some() && session.is_none() {

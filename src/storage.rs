@@ -2,14 +2,29 @@
 //!
 //! localStorage may be missing (workers, Node), blocked (a throwing getter), full or read-only: every
 //! access is fallible and a failure leaves the session in memory only. Nothing here panics.
+//!
+//! The entry holds the access token, so its text never enters wasm memory: it is read, parsed and
+//! written as a JS value, and only the checked fields are copied in (as a wiped-on-drop `Secret`).
 
 use js_sys::{Object, Reflect, JSON};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 
 use crate::js;
-use crate::session::{valid_partner, Secret, Session};
+use crate::session::{self, Secret, Session};
 
-fn local_storage() -> Option<web_sys::Storage> {
+#[wasm_bindgen]
+extern "C" {
+    /// `Storage`, with values taken and given as JS strings (web-sys copies them through Rust).
+    type Store;
+    #[wasm_bindgen(method, catch, js_name = getItem)]
+    fn get_item(this: &Store, key: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = setItem)]
+    fn set_item(this: &Store, key: &str, value: &JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = removeItem)]
+    fn remove_item(this: &Store, key: &str) -> Result<(), JsValue>;
+}
+
+fn local_storage() -> Option<Store> {
     let v = Reflect::get(&js_sys::global(), &JsValue::from_str("localStorage")).ok()?;
     v.is_object().then(|| v.unchecked_into())
 }
@@ -19,14 +34,16 @@ pub fn is_local(area: &JsValue) -> bool {
     local_storage().is_some_and(|s| Object::is(&s, area))
 }
 
-pub fn load(key: &str) -> Option<String> {
-    read(key).flatten()
+/// The session stored under `key`, if there is a well-formed one.
+pub fn load(key: &str) -> Option<Session> {
+    read(key).flatten().as_ref().and_then(parse)
 }
 
-/// The entry under `key`: `Some(None)` when there is none, `None` when there is no storage to ask
-/// (missing, as in workers and Node, or blocked).
-pub fn read(key: &str) -> Option<Option<String>> {
-    local_storage()?.get_item(key).ok()
+/// The entry under `key` (a JS string): `Some(None)` when there is none, `None` when there is no
+/// storage to ask (missing, as in workers and Node, or blocked).
+pub fn read(key: &str) -> Option<Option<JsValue>> {
+    let v = local_storage()?.get_item(key).ok()?;
+    Some((!v.is_null()).then_some(v))
 }
 
 /// Whether this realm has a localStorage, the one thing its tabs share a session through.
@@ -49,29 +66,23 @@ pub fn remove(key: &str) {
     }
 }
 
-fn serialize(s: &Session) -> Option<String> {
+fn serialize(s: &Session) -> Option<JsValue> {
     let o = Object::new();
-    let set = |k: &str, v: JsValue| Reflect::set(&o, &JsValue::from_str(k), &v).is_ok();
-    let ok = set("accessToken", JsValue::from_str(s.access.expose()))
-        && set("expiresAt", JsValue::from_f64(s.expires_at))
-        && set("partnerId", JsValue::from_str(&s.partner));
-    if !ok {
-        return None;
-    }
-    JSON::stringify(&o).ok()?.as_string()
+    js::set(&o, "accessToken", &JsValue::from_str(s.access.expose()));
+    js::set(&o, "expiresAt", &JsValue::from_f64(s.expires_at));
+    js::set(&o, "partnerId", &JsValue::from_str(&s.partner));
+    JSON::stringify(&o).ok().map(Into::into)
 }
 
-/// A stored entry, if it is well-formed. Expiry is the caller's business.
-pub fn parse(text: &str) -> Option<Session> {
-    let v = JSON::parse(text).ok()?;
+/// A stored entry (a JS string), if it is well-formed. Expiry is the caller's business.
+pub fn parse(text: &JsValue) -> Option<Session> {
+    let v = js::parse_json(text).ok()?;
     if !v.is_object() {
         return None;
     }
     let field = |k: &str| js::prop(&v, k);
-    let access = Secret::new(field("accessToken")?.as_string()?)?;
+    let access = Secret::from_js(&field("accessToken")?)?;
     let expires_at = field("expiresAt")?.as_f64().filter(|n| n.is_finite())?;
-    let partner = field("partnerId")?
-        .as_string()
-        .filter(|p| valid_partner(p))?;
+    let partner = session::partner_from_js(&field("partnerId")?)?;
     Some(Session::known(access, partner, expires_at))
 }

@@ -61,6 +61,9 @@ pub struct Tabs {
     /// Releases the shared `…:holder` lock (held while this tab has a refresh token and is not
     /// in the back/forward cache).
     holder: Option<Function>,
+    /// Settles once this tab's `…:holder` lock, let go of, is really gone: until then the lock
+    /// manager may still list it, and this tab would ask itself.
+    released: Option<Promise>,
     /// While the page is frozen (in the back/forward cache, or by the browser in the background):
     /// a frozen page cannot answer, so it does not claim to hold a refresh token.
     cached: bool,
@@ -81,6 +84,7 @@ impl Tabs {
             channel: None,
             on_message: None,
             holder: None,
+            released: None,
             mark: None,
             cached: false,
             asks: Vec::new(),
@@ -175,7 +179,7 @@ async fn until_stored(cfg: &Config, want: &str) {
 }
 
 fn stored(cfg: &Config) -> Option<Session> {
-    storage::load(&cfg.storage_key).and_then(|t| storage::parse(&t))
+    storage::load(&cfg.storage_key)
 }
 
 /// How many of the sessions this tab saw it remembers for [`settle`].
@@ -243,7 +247,8 @@ pub fn sync_holder() {
             state::with(|s| s.tabs.holder = Some(release));
         }
         Some((_, Some(release))) => {
-            let _ = release.call0(&JsValue::UNDEFINED);
+            let gone = release.call0(&JsValue::UNDEFINED).ok();
+            state::with(|s| s.tabs.released = gone.map(JsCast::unchecked_into));
         }
         _ => {}
     }
@@ -261,6 +266,9 @@ pub enum Answer {
 
 /// How many tabs hold a refresh token; `None` without Web Locks to tell.
 async fn holders(cfg: &Config) -> Option<u32> {
+    if let Some(gone) = state::with(|s| s.tabs.released.take()) {
+        let _ = JsFuture::from(gone).await;
+    }
     Some(held(&name(cfg, ":holder")).await?.length())
 }
 
@@ -308,7 +316,7 @@ pub async fn ask(cfg: &Config) -> Option<Answer> {
     let reply = JsFuture::from(first).await.ok();
     state::with(|s| s.tabs.asks.retain(|(i, _)| *i != id));
     let reply = reply.filter(JsValue::is_object)?;
-    match js::prop(&reply, "fd")?.as_string()?.as_str() {
+    match js::string(&js::prop(&reply, "fd")?, 16)?.as_str() {
         "fresh" => js::prop(&reply, "expiresAt")?.as_f64().map(Answer::Fresh),
         "dead" => Some(Answer::Dead),
         _ => Some(Answer::Transient),
@@ -342,7 +350,7 @@ fn message(kind: &str, id: f64, expires_at: Option<f64>) -> JsValue {
 fn on_message(ev: MessageEvent) {
     let data = ev.data();
     let (Some(kind), id) = (
-        js::prop(&data, "fd").and_then(|k| k.as_string()),
+        js::prop(&data, "fd").and_then(|k| js::string(&k, 16)),
         js::prop(&data, "id").and_then(|i| i.as_f64()),
     ) else {
         return;
@@ -454,13 +462,13 @@ fn watch_page() {
             frozen(false);
         }
     });
-    if let Some(document) = js::prop(&global, "document") {
+    if let Some(document) = js::platform(&global, "document") {
         // A background page the browser freezes (Page Lifecycle) cannot answer either.
         listen(&document, "freeze", |_| frozen(true));
         listen(&document, "resume", |_| frozen(false));
         listen(&document, "visibilitychange", |_| {
-            let visible = js::prop(&js_sys::global(), "document")
-                .and_then(|d| js::prop(&d, "visibilityState"))
+            let visible = js::platform(&js_sys::global(), "document")
+                .and_then(|d| js::platform(&d, "visibilityState"))
                 .and_then(|v| v.as_string());
             if visible.as_deref() == Some("visible") {
                 wake();
@@ -482,12 +490,12 @@ fn frozen(now_frozen: bool) {
 
 /// Whether a `pagehide`/`pageshow` event is about the back/forward cache.
 fn persisted(ev: &JsValue) -> bool {
-    js::prop(ev, "persisted").is_some_and(|p| p.is_truthy())
+    js::platform(ev, "persisted").is_some_and(|p| p.is_truthy())
 }
 
 /// `target.addEventListener(kind, f)` for the page's lifetime, where `target` has one.
 fn listen(target: &JsValue, kind: &str, f: fn(JsValue)) {
-    let Some(add) = js::prop(target, "addEventListener") else {
+    let Some(add) = js::platform(target, "addEventListener") else {
         return;
     };
     let Some(add) = add.dyn_ref::<Function>() else {
@@ -504,12 +512,14 @@ fn on_storage(ev: &web_sys::StorageEvent) {
     let Some(cfg) = state::with(|s| s.config.clone()) else {
         return;
     };
-    if ev.key().is_some_and(|k| k != cfg.storage_key)
+    let key = JsValue::from_str(&cfg.storage_key);
+    if js::platform(ev, "key").is_some_and(|k| k != key)
         || !ev.storage_area().is_some_and(|a| storage::is_local(&a))
     {
         return;
     }
-    match ev.new_value() {
+    // Read as a JS value: the entry's text (an access token) is not copied into wasm memory.
+    match js::platform(ev, "newValue") {
         // Removed (sign-out, a dead session, `localStorage.clear()`).
         None => state::adopt(None),
         // Written: adopt a live session (in cookie mode an expired one too: the cookie may still

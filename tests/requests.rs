@@ -233,17 +233,16 @@ async fn an_init_fetch_refuses_fails_before_anything_is_sent() {
     let api = FakeApi::new();
     setup(&api, &[]).await;
     session_with(FRESH, None);
-    let err = fd(
-        "/me",
-        obj(&[("method", "GET".into()), ("body", "x".into())]),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        get_str(&err, "name"),
-        "TypeError",
-        "fetch's own TypeError, as fetch would give"
+    // CONTRACT "Hardening": whatever fetch throws building the request settles as an FdError.
+    let err = expect_code(
+        fd(
+            "/me",
+            obj(&[("method", "GET".into()), ("body", "x".into())]),
+        )
+        .await,
+        "bad_request",
     );
+    assert!(get_str(&err, "message").contains("nothing was sent"));
     assert_eq!(api.count("/api/me"), 0);
 }
 

@@ -38,7 +38,9 @@ type AllCodes =
   | "mfa_failed"
   | "http"
   | "network"
-  | "bad_response";
+  | "bad_response"
+  | "bad_request"
+  | "unsupported";
 
 // A mismatch below reads "Type 'false' does not satisfy the constraint 'true'"; the line names the export.
 expectTrue<Equal<FdErrorCode, AllCodes>>(true);
@@ -194,6 +196,8 @@ export async function usage(): Promise<void> {
         case "http":
         case "network":
         case "bad_response":
+        case "bad_request":
+        case "unsupported":
           break;
         default: {
           const exhaustive: never = e.code;

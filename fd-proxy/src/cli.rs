@@ -87,6 +87,32 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub upstream_timeout_ms: u64,
 
+    /// The largest answer body the proxy reads from the upstream, in bytes. A bigger one is not
+    /// read further: the proxy answers 502 {"error": "upstream_too_large"}.
+    #[arg(long, value_name = "BYTES", default_value_t = 1_048_576,
+          value_parser = clap::value_parser!(u32).range(1..=1_073_741_824))]
+    pub max_upstream_body_bytes: u32,
+
+    /// Connections held at once. Past it, new connections wait in the listen backlog until a held
+    /// one ends (the timeouts below see that one does), instead of using up descriptors.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Close a connection whose request head (request line and headers) is not complete this
+    /// many milliseconds after the server starts waiting for it; this also ends a kept-alive
+    /// connection that sends no further request.
+    #[arg(long, value_name = "MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub header_read_timeout_ms: u64,
+
+    /// Close a connection on which no byte has moved for this many milliseconds while it waits on
+    /// the client (a request body that stops arriving, an answer the client stops reading). Time
+    /// the server itself takes to answer does not count.
+    #[arg(long, value_name = "MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub idle_timeout_ms: u64,
+
     /// Log format (logs go to stderr; the level comes from RUST_LOG).
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -121,6 +147,8 @@ pub struct Config {
     /// them in `Origin`.
     pub allowed_origins: Vec<String>,
     pub upstream_timeout: Duration,
+    pub max_upstream_body: usize,
+    pub limits: crate::server::Limits,
     pub log_format: LogFormat,
 }
 
@@ -130,7 +158,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("mock_api", &self.mock_api)
-            .field("upstream", &self.upstream)
+            .field("upstream", &self.upstream.as_deref().map(redact_url))
             .field("proxy", &self.proxy)
             .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
             .field("cookie_key", &self.cookie_key.as_ref().map(|_| "<set>"))
@@ -183,26 +211,64 @@ impl Config {
             static_dir: args.static_dir,
             allowed_origins,
             upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
+            // At most 1 GiB (clap checks), which fits every usize of a 32-bit target.
+            max_upstream_body: usize::try_from(args.max_upstream_body_bytes).unwrap_or(usize::MAX),
+            limits: crate::server::Limits {
+                // At most 1,000,000 (clap checks), which fits every usize of a 32-bit target.
+                max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+                header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+                idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+            },
             log_format: args.log_format,
         })
     }
 }
 
 /// An http(s) base URL without query or fragment, returned without its trailing slash so that
-/// `{upstream}/auth` is a plain concatenation.
+/// `{upstream}/auth` is a plain concatenation. Credentials in it (`https://user:pass@host`) are
+/// kept, for the HTTP client to send as Basic auth, but no message shows them.
 fn parse_upstream(raw: &str) -> Result<String, String> {
-    let url = Url::parse(raw).map_err(|e| format!("--upstream {raw}: not a URL ({e})"))?;
+    let shown = redact_raw(raw);
+    let url = Url::parse(raw).map_err(|e| format!("--upstream {shown}: not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!(
-            "--upstream {raw}: must be an http:// or https:// URL"
+            "--upstream {shown}: must be an http:// or https:// URL"
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
-            "--upstream {raw}: must not have a query or fragment"
+            "--upstream {shown}: must not have a query or fragment"
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// A URL for display: any user name and password replaced by `***`
+/// (`https://***@partner.example.com/v1`).
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let redacted = parsed.set_password(None).is_ok() && parsed.set_username("***").is_ok();
+            if redacted {
+                parsed.as_str().trim_end_matches('/').to_owned()
+            } else {
+                redact_raw(url)
+            }
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => redact_raw(url),
+    }
+}
+
+/// A string that may not even parse as a URL, for an error message: everything between the
+/// scheme's `://` (or the start) and the last `@` becomes `***`. Errs on the side of hiding: an
+/// `@` later in the path hides the host too.
+fn redact_raw(raw: &str) -> String {
+    let start = raw.find("://").map_or(0, |i| i + 3);
+    match raw[start..].rfind('@') {
+        Some(at) => format!("{}***{}", &raw[..start], &raw[start + at..]),
+        None => raw.to_owned(),
+    }
 }
 
 /// Origins are compared as strings against the `Origin` header, so bring them to the form
@@ -304,6 +370,39 @@ mod tests {
         let short = Config::from_args_and_env(args(&["--mock-api"]), Ok("k".repeat(63)))
             .expect_err("short key");
         assert!(short.contains("too short"), "{short}");
+    }
+
+    #[test]
+    fn credentials_are_redacted_for_display() {
+        assert_eq!(
+            redact_url("https://user:s3cret@partner.example.com/v1"),
+            "https://***@partner.example.com/v1"
+        );
+        assert_eq!(
+            redact_url("https://token@partner.example.com"),
+            "https://***@partner.example.com"
+        );
+        assert_eq!(
+            redact_url("https://partner.example.com/v1/@me"),
+            "https://partner.example.com/v1/@me"
+        );
+        assert_eq!(redact_raw("user:pa/ss@host/v1"), "***@host/v1");
+        assert_eq!(
+            redact_raw("http://u:p@exa mple.com"),
+            "http://***@exa mple.com"
+        );
+        assert_eq!(redact_raw("http://host/v1"), "http://host/v1");
+        let config = Config::from_args_and_env(
+            args(&["--upstream", "https://user:s3cret@partner.example.com/v1"]),
+            Ok("k".repeat(64)),
+        )
+        .expect("valid");
+        assert_eq!(
+            config.upstream.as_deref(),
+            Some("https://user:s3cret@partner.example.com/v1"),
+            "kept for the HTTP client"
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! Layout: [`cli`] checks the flags into a [`cli::Config`]; [`mock`] is the mock partner API
 //! (/api); [`proxy`] the refresh-token proxy (/proxy); [`statics`] the page; [`logging`] the
-//! request log. [`main_with`] ties them together.
+//! request log; [`server`] the accept loop and its connection limits. [`main_with`] ties them
+//! together.
 
 #![cfg_attr(
     not(test),
@@ -16,6 +17,7 @@ pub mod logging;
 pub mod mock;
 pub mod proxy;
 pub mod respond;
+pub mod server;
 pub mod statics;
 
 use std::{
@@ -73,10 +75,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let (app, mounted) = app(&config, bound)?;
     print_banner(&config, bound, &mounted);
     tracing::info!(%bound, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    server::serve(listener, app, config.limits, shutdown_signal()).await;
     tracing::info!("shut down");
     Ok(())
 }
@@ -107,7 +106,10 @@ pub fn app(config: &Config, bound: SocketAddr) -> Result<(Router, Vec<String>), 
                 Some(upstream) => (upstream.clone(), false),
                 None => (format!("http://{}/api", reachable(bound)), true),
             };
-            mounted.push(format!("/proxy (refresh-token proxy to {upstream})"));
+            mounted.push(format!(
+                "/proxy (refresh-token proxy to {})",
+                cli::redact_url(&upstream)
+            ));
             router = router.nest(
                 "/proxy",
                 proxy::router(proxy::ProxyConfig {
@@ -116,6 +118,7 @@ pub fn app(config: &Config, bound: SocketAddr) -> Result<(Router, Vec<String>), 
                     allowed_origins: config.allowed_origins.clone(),
                     loopback: bound.ip().is_loopback(),
                     timeout: config.upstream_timeout,
+                    max_body: config.max_upstream_body,
                     upstream_is_local,
                 })?,
             );
@@ -170,6 +173,19 @@ fn print_banner(config: &Config, bound: SocketAddr, mounted: &[String]) {
             } else {
                 "refresh tokens do not rotate"
             }
+        ));
+    }
+    lines.push(format!(
+        "  limits: {} connections, header read timeout {} ms, idle timeout {} ms",
+        config.limits.max_connections,
+        config.limits.header_read_timeout.as_millis(),
+        config.limits.idle_timeout.as_millis(),
+    ));
+    if config.proxy {
+        lines.push(format!(
+            "  proxy: upstream timeout {} ms, upstream answers up to {} bytes",
+            config.upstream_timeout.as_millis(),
+            config.max_upstream_body,
         ));
     }
     if mounted.is_empty() {

@@ -7,7 +7,7 @@
 //! sessions (the demo revokes one to show "401 → /login").
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -15,7 +15,7 @@ use std::{
 use axum::{
     body::Bytes,
     extract::State,
-    http::{header, HeaderMap, HeaderName, Method, StatusCode, Uri},
+    http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri},
     response::Response,
     routing::{get, post, put},
     Router,
@@ -38,6 +38,12 @@ const MFA_CODE: &str = "123456";
 const MFA_SESSION_SECS: u64 = 5 * 60;
 /// Wrong codes allowed per MFA session before it is dropped.
 const MFA_MAX_ATTEMPTS: u32 = 5;
+/// Wrong codes allowed per user, across all of its challenges, within [`MFA_FAILURE_WINDOW_SECS`].
+/// Past it the user is locked out (429 with `Retry-After`) until the oldest of them leaves the
+/// window: without it, fresh challenges would allow unlimited guesses of the 6-digit code.
+const MFA_MAX_FAILURES: usize = 10;
+/// The sliding window of [`MFA_MAX_FAILURES`].
+const MFA_FAILURE_WINDOW_SECS: u64 = 15 * 60;
 /// Refresh-token lifetime (Cognito's default).
 const REFRESH_SECS: u64 = 30 * 24 * 3600;
 /// Upper bound of `?delay_ms=`.
@@ -128,6 +134,8 @@ struct Store {
     /// Only ever filled with rotation on.
     rotated_refresh_tokens: HashMap<String, RotatedEntry>,
     mfa_sessions: HashMap<String, MfaEntry>,
+    /// Per user, the times of its latest wrong MFA codes (at most [`MFA_MAX_FAILURES`]).
+    mfa_failures: HashMap<&'static str, VecDeque<u64>>,
     revoked_sessions: HashSet<String>,
 }
 
@@ -182,6 +190,35 @@ impl Store {
             );
         }
         Ok((user, sid))
+    }
+
+    /// Seconds until `user` may try MFA again, when locked out at `now`.
+    fn mfa_locked_for(&mut self, user: &str, now: u64) -> Option<u64> {
+        let failures = self.mfa_failures.get_mut(user)?;
+        while failures
+            .front()
+            .is_some_and(|&at| at + MFA_FAILURE_WINDOW_SECS <= now)
+        {
+            failures.pop_front();
+        }
+        if failures.len() < MFA_MAX_FAILURES {
+            return None;
+        }
+        let oldest = failures.front().copied().unwrap_or(now);
+        Some(
+            (oldest + MFA_FAILURE_WINDOW_SECS)
+                .saturating_sub(now)
+                .max(1),
+        )
+    }
+
+    /// Counts a wrong MFA code of `user` at `now`.
+    fn record_mfa_failure(&mut self, user: &'static str, now: u64) {
+        let failures = self.mfa_failures.entry(user).or_default();
+        failures.push_back(now);
+        while failures.len() > MFA_MAX_FAILURES {
+            failures.pop_front();
+        }
     }
 
     /// Ends a session: its live refresh token (the newest of a rotated chain) goes, and so do the
@@ -425,8 +462,11 @@ async fn sign_in(State(mock): State<Mock>, body: Bytes) -> Result<Response, ApiE
     if !user.mfa {
         return Ok(mock.start_session(user));
     }
-    let session = random_token(32);
     let now = unix_now();
+    if let Some(retry_after) = mock.store().mfa_locked_for(user.username, now) {
+        return Ok(locked_out(retry_after));
+    }
+    let session = random_token(32);
     insert_sweeping(
         &mut mock.store().mfa_sessions,
         session.clone(),
@@ -467,24 +507,48 @@ async fn mfa_token(State(mock): State<Mock>, body: Bytes) -> Result<Response, Ap
     let now = unix_now();
     let user = {
         let mut store = mock.store();
-        let entry = store.mfa_sessions.get_mut(session).ok_or(invalid_session)?;
-        if entry.expires <= now {
+        let entry = store.mfa_sessions.get(session).ok_or(invalid_session)?;
+        let (user, expires) = (entry.user, entry.expires);
+        if expires <= now {
             store.mfa_sessions.remove(session);
             return Err(invalid_session);
         }
+        if let Some(retry_after) = store.mfa_locked_for(user.username, now) {
+            // Not even the right code is taken while locked out.
+            return Ok(locked_out(retry_after));
+        }
         if code != MFA_CODE {
-            entry.attempts += 1;
-            if entry.attempts >= MFA_MAX_ATTEMPTS {
+            let spent = store.mfa_sessions.get_mut(session).is_some_and(|entry| {
+                entry.attempts += 1;
+                entry.attempts >= MFA_MAX_ATTEMPTS
+            });
+            if spent {
                 store.mfa_sessions.remove(session);
             }
+            store.record_mfa_failure(user.username, now);
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_mfa_code"));
         }
-        let user = entry.user;
         // Single use.
         store.mfa_sessions.remove(session);
+        store.mfa_failures.remove(user.username);
         user
     };
     Ok(mock.start_session(user))
+}
+
+/// 429 for a user locked out after too many wrong MFA codes (Cognito answers
+/// `TooManyFailedAttemptsException` / `TooManyRequestsException` here), with `Retry-After` in
+/// seconds.
+fn locked_out(retry_after: u64) -> Response {
+    let mut response = respond::error_message(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_failed_attempts",
+        "Too many wrong MFA codes for this user; try again later.",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 /// `POST /api/auth/refresh_token`: new access and id tokens for a refresh token. Like the
@@ -780,6 +844,37 @@ mod tests {
         let mut kept: Vec<_> = map.keys().map(String::as_str).collect();
         kept.sort_unstable();
         assert_eq!(kept, ["rt.1", "rt.3"]);
+    }
+
+    #[test]
+    fn mfa_lock_out_slides_with_the_window_and_clears_on_success() {
+        let mut store = Store::default();
+        for i in 0..MFA_MAX_FAILURES as u64 {
+            assert_eq!(store.mfa_locked_for("bob", 1000 + i), None);
+            store.record_mfa_failure("bob", 1000 + i);
+        }
+        let last = 1000 + MFA_MAX_FAILURES as u64 - 1;
+        // Locked until the first failure leaves the window.
+        assert_eq!(
+            store.mfa_locked_for("bob", last),
+            Some(1000 + MFA_FAILURE_WINDOW_SECS - last)
+        );
+        assert_eq!(store.mfa_locked_for("alice", last), None);
+        assert_eq!(
+            store.mfa_locked_for("bob", 1000 + MFA_FAILURE_WINDOW_SECS - 1),
+            Some(1)
+        );
+        assert_eq!(
+            store.mfa_locked_for("bob", 1000 + MFA_FAILURE_WINDOW_SECS),
+            None
+        );
+        // One more failure now locks again, until the next-oldest one leaves.
+        store.record_mfa_failure("bob", 1000 + MFA_FAILURE_WINDOW_SECS);
+        assert_eq!(
+            store.mfa_locked_for("bob", 1000 + MFA_FAILURE_WINDOW_SECS),
+            Some(1)
+        );
+        assert_eq!(store.mfa_failures["bob"].len(), MFA_MAX_FAILURES);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 use axum::{
     body::Bytes,
     extract::{Request, State},
-    http::{header, HeaderMap, HeaderName, Method, StatusCode},
+    http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::post,
@@ -47,6 +47,8 @@ pub struct ProxyConfig {
     /// cookie is not `Secure` (browsers would drop a `Secure` cookie on http://127.0.0.1).
     pub loopback: bool,
     pub timeout: Duration,
+    /// The largest upstream answer body read; a bigger one is answered 502 `upstream_too_large`.
+    pub max_body: usize,
     /// Whether the upstream is this process's own mock: then environment HTTP proxies are not
     /// used to reach it.
     pub upstream_is_local: bool,
@@ -197,16 +199,18 @@ impl Proxy {
             .await
             .map_err(|e| failure(route, &e, "upstream_unavailable"))?;
         let status = response.status();
+        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
         tracing::info!(
             route,
             upstream_status = status.as_u16(),
             "proxy: upstream answered"
         );
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| failure(route, &e, "upstream_bad_response"))?;
-        Ok(Upstream { status, body })
+        let body = read_capped(response, self.0.config.max_body, route).await?;
+        Ok(Upstream {
+            status,
+            body,
+            retry_after,
+        })
     }
 
     /// Forwards a sign-in step, moving any refresh token from the answer into the cookie.
@@ -250,6 +254,8 @@ impl Proxy {
 struct Upstream {
     status: StatusCode,
     body: Bytes,
+    /// Passed on with a 4xx (a 429 lock-out says when to try again).
+    retry_after: Option<HeaderValue>,
 }
 
 impl Upstream {
@@ -263,10 +269,16 @@ impl Upstream {
         if !self.status.is_client_error() {
             return upstream_error(StatusCode::BAD_GATEWAY, self.status);
         }
-        match self.json() {
+        let mut response = match self.json() {
             Some(body) => respond::json(self.status, &body),
             None => upstream_error(self.status, self.status),
+        };
+        if let Some(retry_after) = &self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.clone());
         }
+        response
     }
 }
 
@@ -309,6 +321,38 @@ fn failure(route: &str, err: &reqwest::Error, otherwise: &'static str) -> ApiErr
     }
     tracing::warn!(route, cause, "proxy: upstream call failed");
     ApiError::new(StatusCode::BAD_GATEWAY, otherwise)
+}
+
+/// Reads an upstream answer's body, but no more than `limit` bytes of it: a declared length over
+/// the limit is refused before reading, and a body without one is dropped (closing the
+/// connection, never reading the rest) as soon as it grows past the limit.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+    route: &str,
+) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        tracing::warn!(route, limit, "proxy: upstream answer too large");
+        ApiError::new(StatusCode::BAD_GATEWAY, "upstream_too_large")
+    };
+    let declared = response.content_length();
+    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return Err(too_large());
+    }
+    // Within the limit, since a larger declared length was refused above.
+    let mut body = Vec::with_capacity(declared.and_then(|n| usize::try_from(n).ok()).unwrap_or(0));
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| failure(route, &e, "upstream_bad_response"))?
+    {
+        // `body` never exceeds `limit`, so this does not underflow.
+        if chunk.len() > limit - body.len() {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
 }
 
 fn bad_response(route: &str) -> Response {
@@ -385,8 +429,6 @@ async fn logout(State(proxy): State<Proxy>, headers: HeaderMap) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
-
     use super::*;
 
     #[test]

@@ -198,3 +198,47 @@ async fn text_logs_hold_no_secrets() {
 async fn json_logs_hold_no_secrets() {
     check("json").await;
 }
+
+/// `--upstream` may carry credentials (`https://user:pass@host`); they are never printed: not in
+/// the start-up lines, the logs at any level, nor a start-up error.
+#[tokio::test]
+async fn upstream_credentials_are_never_printed() {
+    const PASSWORD: &str = "s3cret";
+    for (log_format, level) in [("text", "trace"), ("json", "debug")] {
+        let mut server = Server::start_with_env(
+            &[
+                "--upstream",
+                "http://user:s3cret@127.0.0.1:1/v1",
+                "--log-format",
+                log_format,
+            ],
+            &[("FD_PROXY_COOKIE_KEY", KEY), ("RUST_LOG", level)],
+        );
+        // Port 1 refuses: the failed call's error is logged.
+        let reply = server
+            .fd_call(Method::POST, "/proxy/auth", Some(&alice()))
+            .await;
+        assert_eq!(reply.error(), "upstream_unavailable");
+        assert!(!reply.text.contains(PASSWORD), "{reply:?}");
+        server.stop();
+        let out = server.output();
+        assert!(out.contains("upstream call failed"), "{out}");
+        // Still says where it forwards to.
+        assert!(out.contains("127.0.0.1:1/v1"), "{out}");
+        assert!(!out.contains(PASSWORD), "{log_format}/{level}:\n{out}");
+        assert!(!out.contains("user:"), "{log_format}/{level}:\n{out}");
+    }
+    // Refused at start-up: the message names the flag, not the password.
+    for bad in [
+        "http://user:s3cret@127.0.0.1:1/v1?x=1",
+        "http://user:s3cret@exa mple.com/v1",
+        "ftp://user:s3cret@127.0.0.1/v1",
+        "user:s3cret@127.0.0.1/v1",
+    ] {
+        let (code, out) =
+            common::run_to_exit(&["--upstream", bad], &[("FD_PROXY_COOKIE_KEY", KEY)]);
+        assert_eq!(code, Some(2), "{bad}: {out}");
+        assert!(out.contains("--upstream"), "{out}");
+        assert!(!out.contains(PASSWORD), "{bad}: {out}");
+    }
+}

@@ -606,3 +606,75 @@ async fn cors_lets_other_origins_call_with_a_token() {
     let other = ask("http://elsewhere.example").await;
     assert_eq!(other.header("access-control-allow-origin"), None);
 }
+
+/// A fresh MFA challenge for bob, straight from the mock.
+async fn bob_challenge(server: &Server) -> Reply {
+    post(&server.url("/api/auth"), &[], &bob()).await
+}
+
+async fn answer_mfa(server: &Server, session: &str, code: &str) -> Reply {
+    send(
+        Method::PUT,
+        &server.url("/api/auth/challenge/mfa-token"),
+        &[],
+        Some(&json!({"session": session, "code": code})),
+    )
+    .await
+}
+
+/// A 429 of the lock-out, with a `Retry-After` within the 15-minute window.
+fn assert_locked(reply: &Reply) {
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{reply:?}");
+    assert_eq!(reply.error(), "too_many_failed_attempts", "{reply:?}");
+    let retry_after: u64 = reply
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After seconds: {reply:?}"));
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+}
+
+#[tokio::test]
+async fn wrong_mfa_codes_across_challenges_lock_the_user_out() {
+    let server = Server::start(&["--mock-api"]);
+    // A challenge opened before the guessing, to try the right code on afterwards.
+    let early = bob_challenge(&server).await.json();
+    let early = str_field(&early, "Session").to_owned();
+
+    // Each challenge allows 5 tries; fresh challenges must not reset the count.
+    let mut refused = 0;
+    let mut locked = None;
+    'guessing: for _ in 0..50 {
+        let challenge = bob_challenge(&server).await;
+        if challenge.status != StatusCode::OK {
+            locked = Some(challenge);
+            break;
+        }
+        let session = str_field(&challenge.json(), "Session").to_owned();
+        for _ in 0..5 {
+            let wrong = answer_mfa(&server, &session, "000000").await;
+            if wrong.status != StatusCode::UNAUTHORIZED {
+                locked = Some(wrong);
+                break 'guessing;
+            }
+            assert_eq!(wrong.error(), "invalid_mfa_code");
+            refused += 1;
+        }
+    }
+    let locked = locked.unwrap_or_else(|| {
+        panic!("{refused} wrong MFA codes over fresh challenges and never cut off")
+    });
+    assert_locked(&locked);
+    assert_eq!(refused, 10, "wrong codes allowed before the lock-out");
+
+    // Locked: the right code is refused, and so is a new sign-in, even with the password.
+    assert_locked(&answer_mfa(&server, &early, "123456").await);
+    assert_locked(&bob_challenge(&server).await);
+    // Through the proxy too, with Retry-After passed on.
+    let via_proxy = server
+        .fd_call(Method::POST, "/proxy/auth", Some(&bob()))
+        .await;
+    assert_locked(&via_proxy);
+    // Other users are not affected.
+    let alice = post(&server.url("/api/auth"), &[], &alice()).await;
+    assert_eq!(alice.status, StatusCode::OK);
+}

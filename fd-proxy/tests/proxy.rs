@@ -10,6 +10,11 @@ use std::{
     time::Duration,
 };
 
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    sync::mpsc,
+};
+
 use axum::{
     body::Bytes,
     extract::{Path, State},
@@ -627,5 +632,139 @@ async fn upstream_failures_are_mapped() {
     let body = reply.json();
     assert_eq!(body["AuthenticationResult"]["AccessToken"], "fake-access");
     assert_no_refresh_token(&body);
+    assert!(reply.refresh_cookie().is_some());
+}
+
+/// The most a [`huge_upstream`] sends on one connection: far past any cap, small enough that a
+/// proxy buffering all of it does not take the test machine down.
+const HUGE_BYTES: usize = 64 << 20;
+
+/// A raw HTTP/1.1 upstream whose 2xx answers are too big. Its first path segment picks how:
+/// `declared` announces `Content-Length: 300000000`, sends 64 KiB and then stalls; `chunked`
+/// sends 64 KiB chunks with no length, up to [`HUGE_BYTES`], then stalls. For each connection
+/// that the proxy hangs up on before all was sent, the bytes sent so far arrive on the receiver.
+async fn huge_upstream() -> (String, mpsc::UnboundedReceiver<usize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let chunked = String::from_utf8_lossy(&head).contains(" /chunked/");
+                let chunk = vec![b' '; 64 * 1024];
+                let mut sent = 0;
+                let start: &[u8] = if chunked {
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 300000000\r\n\r\n"
+                };
+                let limit = if chunked { HUGE_BYTES } else { chunk.len() };
+                let mut result = stream.write_all(start).await;
+                while result.is_ok() && sent < limit {
+                    result = if chunked {
+                        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+                        framed.extend_from_slice(&chunk);
+                        framed.extend_from_slice(b"\r\n");
+                        stream.write_all(&framed).await
+                    } else {
+                        stream.write_all(&chunk).await
+                    };
+                    if result.is_ok() {
+                        sent += chunk.len();
+                    }
+                }
+                if result.is_err() {
+                    let _ = tx.send(sent);
+                    return;
+                }
+                // All sent: stall, and report if the proxy hangs up meanwhile.
+                let _ = stream.read(&mut buf).await;
+                let _ = tx.send(sent);
+            });
+        }
+    });
+    (base, rx)
+}
+
+#[tokio::test]
+async fn an_oversized_upstream_answer_is_refused_without_buffering_it() {
+    let (upstream, mut hung_up) = huge_upstream().await;
+    let hang_up_bound = Duration::from_secs(15);
+
+    // A declared length over the cap is refused before any of the body is read.
+    let declared = Server::start(&[
+        "--upstream",
+        &format!("{upstream}/declared"),
+        "--upstream-timeout-ms",
+        "5000",
+    ]);
+    let reply = declared
+        .fd_call(Method::POST, "/proxy/auth", Some(&alice()))
+        .await;
+    assert_eq!(
+        (reply.status, reply.error().as_str()),
+        (StatusCode::BAD_GATEWAY, "upstream_too_large"),
+        "{reply:?}"
+    );
+    assert!(reply.refresh_cookie().is_none());
+    let sent = tokio::time::timeout(hang_up_bound, hung_up.recv())
+        .await
+        .expect("the proxy hangs up on the upstream");
+    assert!(sent.is_some());
+
+    // Without a length, the proxy stops reading once past the cap, and hangs up.
+    let chunked = Server::start(&[
+        "--upstream",
+        &format!("{upstream}/chunked"),
+        "--upstream-timeout-ms",
+        "5000",
+    ]);
+    let cookie = encrypted_cookie(KEY.as_bytes(), "rt.x");
+    let reply = refresh(&chunked, Some(&cookie)).await;
+    assert_eq!(
+        (reply.status, reply.error().as_str()),
+        (StatusCode::BAD_GATEWAY, "upstream_too_large"),
+        "{reply:?}"
+    );
+    assert!(
+        reply.refresh_cookie().is_none(),
+        "an upstream failure does not end the session"
+    );
+    let sent = tokio::time::timeout(hang_up_bound, hung_up.recv())
+        .await
+        .expect("the proxy hangs up on the upstream")
+        .expect("sent");
+    assert!(sent < HUGE_BYTES, "the proxy read all {sent} bytes");
+    let out = chunked.output();
+    assert!(out.contains("upstream answer too large"), "{out}");
+}
+
+#[tokio::test]
+async fn max_upstream_body_bytes_sets_the_cap() {
+    // The mock's sign-in answer (two JWTs and a refresh token) is well over 100 bytes.
+    let server = Server::start(&["--mock-api", "--max-upstream-body-bytes", "100"]);
+    let reply = server
+        .fd_call(Method::POST, "/proxy/auth", Some(&alice()))
+        .await;
+    assert_eq!(
+        (reply.status, reply.error().as_str()),
+        (StatusCode::BAD_GATEWAY, "upstream_too_large")
+    );
+    let roomy = Server::start(&["--mock-api", "--max-upstream-body-bytes", "4096"]);
+    let reply = roomy
+        .fd_call(Method::POST, "/proxy/auth", Some(&alice()))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.refresh_cookie().is_some());
 }

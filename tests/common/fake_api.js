@@ -23,6 +23,8 @@ export class FakeApi {
     this.gates = new Map(); // path -> { promise, open }
     this.expiredCalls = 0;
     this.lifetime = 3600;
+    this.refreshToken = "refresh-SECRET-1";
+    this.issued = []; // every access token this fake handed out, kept on the JS side only
     this.fetch = (input, init) => this.handle(input, init);
     this.onExpired = () => {
       this.expiredCalls += 1;
@@ -30,20 +32,32 @@ export class FakeApi {
     this.route("POST", "/api/auth", () =>
       json(200, {
         AuthenticationResult: {
-          AccessToken: jwt(this.lifetime),
+          AccessToken: this.jwt(),
           IdToken: "id-token-SECRET",
-          RefreshToken: "refresh-SECRET-1",
+          RefreshToken: this.refreshToken,
           ExpiresIn: this.lifetime,
           TokenType: "Bearer",
         },
       }),
     );
     this.route("POST", "/api/auth/refresh_token", () =>
-      json(200, { AccessToken: jwt(this.lifetime), IdToken: "id-token-SECRET", TokenType: "Bearer" }),
+      json(200, { AccessToken: this.jwt(), IdToken: "id-token-SECRET", TokenType: "Bearer" }),
     );
     this.route("GET", "/api/me", (r) =>
       json(200, { auth: r.headers["authorization"] ?? null, partner: r.headers["x-preferred-partner-id"] ?? null }),
     );
+  }
+
+  /** A new access token, remembered in `issued`. */
+  jwt() {
+    const token = jwt(this.lifetime);
+    this.issued.push(token);
+    return token;
+  }
+
+  /** From now on sign-in hands out a refresh token no test source contains (so none is in wasm memory). */
+  uniqueRefreshToken() {
+    this.refreshToken = `rt-${crypto.randomUUID()}-SECRET`;
   }
 
   route(method, path, handler) {
@@ -72,6 +86,10 @@ export class FakeApi {
   fail(method, path) {
     this.route(method, path, () => Promise.reject(new TypeError("Failed to fetch")));
   }
+  /** Requests to `path` never answer, and ignore their signal: a fetch that drops it. */
+  deaf(path) {
+    this.deafPaths = (this.deafPaths ?? new Set()).add(path);
+  }
   /** Requests to `path` never answer, until their signal aborts. */
   stall(method, path) {
     this.route(method, path, () => new Promise(() => {}));
@@ -89,8 +107,11 @@ export class FakeApi {
       headers: Object.fromEntries(input.headers.entries()),
       body,
       credentials: input.credentials,
+      redirect: input.redirect,
+      mode: input.mode,
     };
     this.records.push(record);
+    if (this.deafPaths?.has(url.pathname)) return new Promise(() => {});
     const signal = input.signal;
     const answer = (async () => {
       const gate = this.gates.get(url.pathname);
@@ -174,4 +195,91 @@ export function fireStorage(key, newValue) {
 
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Whether wasm `memory` holds the UTF-8 bytes of `text` anywhere (freed memory included). */
+export function memoryHolds(memory, text) {
+  const hay = new Uint8Array(memory.buffer);
+  const needle = new TextEncoder().encode(text);
+  const first = needle[0];
+  for (let i = hay.indexOf(first); i !== -1 && i <= hay.length - needle.length; i = hay.indexOf(first, i + 1)) {
+    let j = 1;
+    while (j < needle.length && hay[i + j] === needle[j]) j++;
+    if (j === needle.length) return true;
+  }
+  return false;
+}
+
+/** Whether `memory` holds the refresh token `api` handed out, or any access token it issued. */
+export function memoryHoldsTokensOf(memory, api) {
+  return [api.refreshToken, ...api.issued].filter((t) => memoryHolds(memory, t));
+}
+
+/** An object whose `key` getter throws. */
+export function throwingGetter(key) {
+  return Object.defineProperty({}, key, {
+    enumerable: true,
+    get() {
+      throw new Error("getter threw");
+    },
+  });
+}
+
+/** Sets (or, with undefined, deletes) `Object.prototype[key]`: prototype pollution elsewhere in an app. */
+export function pollute(key, value) {
+  if (value === undefined) delete Object.prototype[key];
+  else Object.prototype[key] = value;
+}
+
+/** From now on, the messages of errors reported to the page (`reportError`, uncaught), live. */
+export function watchReported() {
+  const seen = [];
+  window.addEventListener("error", (e) => {
+    seen.push(String(e.error?.message ?? e.message));
+    e.preventDefault();
+  });
+  return seen;
+}
+
+/**
+ * A FakeApi for long runs (tests/soak.rs): it counts requests per path instead of recording each
+ * one, so that the fake itself does not grow the heap the soak watches. Routes and `count` work as
+ * in FakeApi; `records`, `requests`, gates, `stall` and aborts do not.
+ */
+export class SoakApi extends FakeApi {
+  constructor() {
+    super();
+    this.tally = new Map();
+  }
+
+  async handle(request, init) {
+    const input = request instanceof Request ? request : new Request(request, init);
+    const path = new URL(input.url).pathname;
+    this.tally.set(path, (this.tally.get(path) ?? 0) + 1);
+    const handler = this.routes.get(`${input.method} ${path}`);
+    if (!handler) return new Response("no such route", { status: 404 });
+    return handler({ method: input.method, path, headers: Object.fromEntries(input.headers.entries()) }, input);
+  }
+
+  count(path) {
+    return this.tally.get(path) ?? 0;
+  }
+}
+
+/**
+ * What the soak measures: the JS heap in use (Chromium's `performance.memory`, else null), after a
+ * forced garbage collection where the page may force one (`gc`, with `--js-flags=--expose-gc`).
+ */
+export function jsHeap() {
+  const forced = typeof globalThis.gc === "function";
+  if (forced) globalThis.gc();
+  const used = globalThis.performance?.memory?.usedJSHeapSize;
+  return { used: typeof used === "number" ? used : null, forced };
+}
+
+/** Prints `line` where wasm-bindgen-test-runner prints its own results, so it shows in `npm test`. */
+export function report(line) {
+  const out = globalThis.document?.getElementById("output");
+  if (out) out.textContent += line + "\n";
+  else console.log(line);
 }

@@ -40,11 +40,22 @@ extern "C" {
     #[wasm_bindgen(method)]
     pub fn stall(this: &FakeApi, method: &str, path: &str);
     #[wasm_bindgen(method)]
+    pub fn deaf(this: &FakeApi, path: &str);
+    #[wasm_bindgen(method, js_name = uniqueRefreshToken)]
+    pub fn unique_refresh_token(this: &FakeApi);
+    #[wasm_bindgen(method)]
     pub fn count(this: &FakeApi, path: &str) -> u32;
     #[wasm_bindgen(method)]
     pub fn requests(this: &FakeApi, path: &str) -> Array;
 
     pub fn jwt(lifetime: u32) -> String;
+    #[wasm_bindgen(js_name = memoryHoldsTokensOf)]
+    pub fn memory_holds_tokens_of(memory: &JsValue, api: &FakeApi) -> Array;
+    #[wasm_bindgen(js_name = throwingGetter)]
+    pub fn throwing_getter(key: &str) -> JsValue;
+    pub fn pollute(key: &str, value: JsValue);
+    #[wasm_bindgen(js_name = watchReported)]
+    pub fn watch_reported() -> Array;
     #[wasm_bindgen(js_name = scriptVisibleStorage)]
     pub fn script_visible_storage() -> js_sys::Promise;
     #[wasm_bindgen(js_name = localKeys)]

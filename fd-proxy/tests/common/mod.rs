@@ -347,3 +347,37 @@ pub fn alice() -> Value {
 pub fn bob() -> Value {
     serde_json::json!({"username": "bob", "password": "builder"})
 }
+
+/// `host:port` of a server's base URL (`http://host:port`).
+pub fn authority(base: &str) -> String {
+    base.trim_start_matches("http://").to_owned()
+}
+
+/// A TCP client that sends the start of a request and never finishes its headers.
+pub async fn half_sent_request(base: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let mut stream = tokio::net::TcpStream::connect(authority(base))
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /api/demo-config HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    stream
+}
+
+/// Whether the server closes `stream` within `within`: reads (and discards anything the server
+/// sends) until end of stream or a reset.
+pub async fn closed_by_server(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 1024];
+    let read_to_end = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, read_to_end).await.is_ok()
+}
