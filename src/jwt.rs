@@ -217,9 +217,14 @@ impl Parser<'_> {
             }
             exp10 = exp10.saturating_add(if sign < 0 { -e } else { e });
         }
-        let value = mantissa * 10f64.powi(exp10);
-        let value = if negative { -value } else { value };
-        value.is_finite().then_some(value)
+        // Out of range is still valid JSON: it may come out infinite (or 0), and callers that use
+        // a number check it is finite. 0 × 10^999 is 0, not NaN.
+        let value = if mantissa == 0.0 {
+            0.0
+        } else {
+            mantissa * 10f64.powi(exp10)
+        };
+        Some(if negative { -value } else { value })
     }
     /// Appends a run of digits to `acc`, counting them in `count`.
     fn digits(&mut self, mut acc: f64, count: &mut i32) -> f64 {
@@ -374,6 +379,17 @@ mod tests {
             lifetime_secs(&jwt(r#"{"iat":1.5,"exp":2.5e1}"#)),
             Some(23.5)
         );
+    }
+
+    #[test]
+    fn an_out_of_range_number_elsewhere_loses_nothing() {
+        // Valid JSON whose value overflows f64 (found by the proptests): the other claims still count.
+        for big in ["1e400", "-1e400", "0e999", "1e-400"] {
+            let p = format!(r#"{{"iat":0,"exp":3600,"big":{big},"sub":"alice"}}"#);
+            let c = claims(&jwt(&p));
+            assert_eq!(c.lifetime_secs, Some(3600.0), "{p}");
+            assert_eq!(c.sub.as_deref(), Some("alice"), "{p}");
+        }
     }
 
     #[test]
