@@ -33,6 +33,9 @@ mod error;
 mod http;
 mod js;
 mod jwt;
+// The properties of the pure modules, for the property tests and (feature `fuzzing`) the fuzz targets.
+#[cfg(any(all(test, not(target_family = "wasm")), feature = "fuzzing"))]
+mod oracle;
 mod path;
 #[cfg(all(test, not(target_family = "wasm")))]
 mod proptests;
@@ -46,11 +49,13 @@ mod tabs;
 mod task;
 mod time;
 
-/// The pure modules, for the fuzz targets in `fuzz/` (feature `fuzzing`). Not part of the API.
+/// The pure modules and their properties (`check_*`), for the fuzz targets in `fuzz/` (feature
+/// `fuzzing`). Not part of the API.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::jwt::{base64url_decode, claims, Claims, MAX_LIFETIME_SECS};
+    pub use crate::oracle::{b64url, check_claims, check_join, check_response, BASES};
     pub use crate::path::{check, join, Refusal};
     pub use crate::response::{body_kind, is_json, outcome, refresh_is_fatal, Body, Outcome};
 }

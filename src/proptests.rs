@@ -1,27 +1,18 @@
 //! Property tests of the pure parts (issue 8): `path`, `jwt` and `response` against any input.
 //!
-//! Native only (`url` and `proptest` are not wasm dev-dependencies). The fuzz targets in `fuzz/`
-//! check the same properties for longer; see the README's "Fuzzing and property tests".
+//! Native only (`url` and `proptest` are not wasm dev-dependencies). Only the strategies (the inputs)
+//! are here: the properties are `crate::oracle`'s, which the fuzz targets in `fuzz/` check too, for
+//! longer; see the README's "Fuzzing and property tests".
 
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use url::Url;
 
-use crate::response::{Body, Outcome};
-use crate::{jwt, path, response};
+use crate::oracle::{b64url, check_claims, check_join, check_response, BASES};
+use crate::{jwt, path};
 
 // ---------------------------------------------------------------------------------------------
 // path::join
-
-/// Bases as `configure` accepts them: origin plus optional prefix, no trailing slash.
-const BASES: &[&str] = &[
-    "https://api.example.com",
-    "https://api.example.com/v1",
-    "http://127.0.0.1:8080/api/v2",
-    "https://api.example.com:8443/a%20b/v1.0",
-    "http://[::1]:3000/p",
-];
 
 /// Bits that have helped escape an origin or a prefix somewhere: slashes, dots plain and
 /// (multiply) encoded, authority markers, whole URLs, controls, odd whitespace and Unicode.
@@ -55,89 +46,6 @@ fn hostile_path() -> impl Strategy<Value = String> {
     ]
 }
 
-/// `%XX` decoded, anything else (a stray `%` too) kept, as a lenient server decodes.
-fn lenient_decode(s: &[u8]) -> Vec<u8> {
-    let hex = |b: Option<&u8>| b.and_then(|&b| char::from(b).to_digit(16));
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
-        match (b, hex(s.get(i + 1)), hex(s.get(i + 2))) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-/// `.` or `..`, also with a `;param` suffix that some servers strip.
-fn is_dot_segment(seg: &[u8]) -> bool {
-    let name = seg.split(|&b| b == b';').next().unwrap_or(seg);
-    name == b"." || name == b".."
-}
-
-/// How many times a server might percent-decode the path it gets.
-const DECODES: usize = 6;
-
-/// The property of `path::join`: a refusal, or a URL that a WHATWG parser (what `fetch` uses) puts
-/// on the base's origin, inside its prefix; and where a server that percent-decodes the path
-/// leniently, up to `DECODES` times, sees no `.`/`..` segment, no new `/` or `\`, and no control
-/// character inside the prefix.
-fn check_join(base: &str, path: &str) -> Result<(), TestCaseError> {
-    let Ok(joined) = path::join(base, path) else {
-        return Ok(());
-    };
-    let base_url = Url::parse(base).map_err(|e| TestCaseError::fail(format!("{base}: {e}")))?;
-    let url = Url::parse(&joined)
-        .map_err(|e| TestCaseError::fail(format!("accepted {path:?}, but {joined:?}: {e}")))?;
-    prop_assert_eq!(url.origin(), base_url.origin(), "{:?} -> {}", path, url);
-    prop_assert!(
-        url.username().is_empty() && url.password().is_none(),
-        "{url}"
-    );
-    let prefix = base_url.path().trim_end_matches('/');
-    let rest = url.path().strip_prefix(prefix).unwrap_or("");
-    prop_assert!(
-        rest.starts_with('/'),
-        "{:?} -> {} leaves the prefix {:?}",
-        path,
-        url,
-        prefix
-    );
-    for raw in rest.split('/').skip(1) {
-        let mut seg = raw.as_bytes().to_vec();
-        for round in 1..=DECODES {
-            seg = lenient_decode(&seg);
-            let shown = String::from_utf8_lossy(&seg);
-            prop_assert!(
-                !is_dot_segment(&seg),
-                "{:?} -> {}: segment {:?} decoded {} times is {:?}",
-                path,
-                url,
-                raw,
-                round,
-                shown
-            );
-            prop_assert!(
-                !seg.iter()
-                    .any(|&b| b == b'/' || b == b'\\' || b < 0x20 || b == 0x7f),
-                "{:?} -> {}: segment {:?} decoded {} times is {:?}",
-                path,
-                url,
-                raw,
-                round,
-                shown
-            );
-        }
-    }
-    Ok(())
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1024))]
 
@@ -148,7 +56,7 @@ proptest! {
         base in select(BASES),
         path in hostile_path(),
     ) {
-        check_join(base, &path)?;
+        check_join(base, &path).map_err(TestCaseError::fail)?;
     }
 }
 
@@ -173,25 +81,12 @@ proptest! {
             path = format!("{path}#{f}");
         }
         prop_assert_eq!(path::join(base, &path), Ok(format!("{base}{path}")));
-        check_join(base, &path)?;
+        check_join(base, &path).map_err(TestCaseError::fail)?;
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // jwt::claims
-
-fn b64url(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n =
-            chunk.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x)) << (8 * (3 - chunk.len()));
-        for k in 0..=chunk.len() {
-            out.push(char::from(A[((n >> (18 - 6 * k)) & 63) as usize]));
-        }
-    }
-    out
-}
 
 /// A JSON string literal for `s`, escaping some characters as `\uXXXX` when `escape_all`.
 fn json_string(s: &str, escape_all: bool) -> String {
@@ -312,33 +207,18 @@ fn token() -> impl Strategy<Value = String> {
     ]
 }
 
-/// What `claims` promises of any lifetime it gives (see `rejects_non_positive_and_huge_lifetimes`).
-fn check_claims(token: &str) -> Result<(), TestCaseError> {
-    let c = jwt::claims(token);
-    prop_assert_eq!(jwt::lifetime_secs(token), c.lifetime_secs);
-    if let Some(life) = c.lifetime_secs {
-        prop_assert!(
-            life.is_finite() && life > 0.0 && life <= jwt::MAX_LIFETIME_SECS,
-            "{:?}: {}",
-            token,
-            life
-        );
-    }
-    Ok(())
-}
-
 proptest! {
     /// Never panics, and any lifetime is finite, positive and at most a year and a day.
     #[test]
     fn claims_never_panic_and_lifetimes_are_sane(t in token()) {
-        check_claims(&t)?;
+        check_claims(&t).map_err(TestCaseError::fail)?;
     }
 
     /// Any bytes, as (lossy) text and as the payload of a three-part token.
     #[test]
     fn claims_of_arbitrary_bytes(bytes in vec(any::<u8>(), 0..200)) {
-        check_claims(&String::from_utf8_lossy(&bytes))?;
-        check_claims(&format!("a.{}.c", b64url(&bytes)))?;
+        check_claims(&String::from_utf8_lossy(&bytes)).map_err(TestCaseError::fail)?;
+        check_claims(&format!("a.{}.c", b64url(&bytes))).map_err(TestCaseError::fail)?;
     }
 
     /// A well-formed payload gives exactly `exp - iat` (within bounds) and `sub`, however `sub` is
@@ -416,51 +296,6 @@ fn content_type() -> impl Strategy<Value = String> {
     ]
 }
 
-/// `fd`'s reading of the JSON media types, written out plainly.
-fn json_essence(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    matches!(essence.as_str(), "application/json" | "text/json")
-        || (essence.ends_with("+json") && essence.contains('/'))
-}
-
-/// The documented classification of statuses and content types.
-fn check_response(status: u16, ct: Option<&str>) -> Result<(), TestCaseError> {
-    let want = match status {
-        200..=299 => Outcome::Success,
-        401 => Outcome::Unauthorized,
-        _ => Outcome::Failure,
-    };
-    prop_assert_eq!(response::outcome(status), want);
-    prop_assert_eq!(
-        response::refresh_is_fatal(status),
-        matches!(status, 400 | 401 | 403)
-    );
-    let json = ct.is_some_and(response::is_json);
-    if let Some(ct) = ct {
-        prop_assert_eq!(json, json_essence(ct), "{:?}", ct);
-        // Parameters and ASCII case never change the answer.
-        prop_assert_eq!(response::is_json(&format!("{ct};charset=utf-8")), json);
-        prop_assert_eq!(response::is_json(&ct.to_ascii_uppercase()), json);
-        prop_assert_eq!(response::is_json(&ct.to_ascii_lowercase()), json);
-        if !ct.to_ascii_lowercase().contains("json") {
-            prop_assert!(!json, "{:?}", ct);
-        }
-    }
-    let body = response::body_kind(status, ct);
-    let want = match (status, json) {
-        (204 | 205, _) => Body::None,
-        (_, true) => Body::Json,
-        (_, false) => Body::Text,
-    };
-    prop_assert_eq!(body, want, "{} {:?}", status, ct);
-    Ok(())
-}
-
 proptest! {
     /// Any status and content type: no panic, and the documented classification.
     #[test]
@@ -468,6 +303,6 @@ proptest! {
         status in prop_oneof![any::<u16>(), 100u16..600],
         ct in proptest::option::of(content_type()),
     ) {
-        check_response(status, ct.as_deref())?;
+        check_response(status, ct.as_deref()).map_err(TestCaseError::fail)?;
     }
 }

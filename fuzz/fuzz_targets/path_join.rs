@@ -2,7 +2,7 @@
 //! Input: the first byte picks the base, the rest (lossy UTF-8) is the path.
 #![no_main]
 
-use fd_fetch_fuzz::{check_join, BASES};
+use fd_fetch::fuzzing::{check_join, BASES};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -10,5 +10,5 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let base = BASES[usize::from(pick) % BASES.len()];
-    check_join(base, &String::from_utf8_lossy(path));
+    check_join(base, &String::from_utf8_lossy(path)).unwrap_or_else(|e| panic!("{e}"));
 });

@@ -2,7 +2,7 @@
 //! Input: two bytes of status; then, if any, the content type (lossy UTF-8).
 #![no_main]
 
-use fd_fetch_fuzz::check_response;
+use fd_fetch::fuzzing::check_response;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -11,8 +11,8 @@ fuzz_target!(|data: &[u8]| {
         _ => return,
     };
     let ct = (!ct.is_empty()).then(|| String::from_utf8_lossy(ct));
-    check_response(status, ct.as_deref());
+    check_response(status, ct.as_deref()).unwrap_or_else(|e| panic!("{e}"));
     if ct.is_none() {
-        check_response(status, Some(""));
+        check_response(status, Some("")).unwrap_or_else(|e| panic!("{e}"));
     }
 });
