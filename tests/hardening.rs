@@ -39,31 +39,13 @@ async fn all_exports_work(api: &FakeApi) {
     let _ = api;
 }
 
-fn challenge(api: &FakeApi) {
-    api.reply(
-        "POST",
-        "/api/auth",
-        200,
-        r#"{"ChallengeName":"SOFTWARE_TOKEN_MFA","Session":"mfa-session-SECRET"}"#,
-        "application/json",
-    );
-}
-
-fn partner(p: &str) -> JsValue {
-    obj(&[("partnerId", p.into())])
-}
-
-fn alice() -> JsValue {
-    obj(&[("username", "alice".into()), ("password", "pw".into())])
-}
-
 // Report 1: auth calls followed redirects. Every auth call now goes with `redirect: "error"`, so a
 // 3xx is a failure and its body is never re-sent (e2e/hardening.test.mjs shows it with a real 307).
 #[wasm_bindgen_test]
 async fn auth_calls_never_follow_redirects() {
     let api = FakeApi::new();
     setup(&api, &[]).await;
-    challenge(&api);
+    mfa_challenge(&api);
     fd_fetch::sign_in(alice(), partner("p-1")).await.unwrap();
     api.reply(
         "PUT",
@@ -111,7 +93,7 @@ async fn options_are_read_from_own_properties_only() {
 async fn answers_are_read_from_own_properties_only() {
     let api = FakeApi::new();
     setup(&api, &[]).await;
-    challenge(&api);
+    mfa_challenge(&api);
     pollute("AccessToken", "polluted.token.SECRET".into());
     let r = fd_fetch::sign_in(alice(), partner("p-1")).await;
     pollute("AccessToken", JsValue::UNDEFINED);
@@ -125,7 +107,7 @@ async fn answers_are_read_from_own_properties_only() {
 async fn throwing_getters_settle_and_never_poison_the_module() {
     let api = FakeApi::new();
     setup(&api, &[]).await;
-    challenge(&api);
+    mfa_challenge(&api);
     fd_fetch::sign_in(alice(), partner("p-1")).await.unwrap();
     for _ in 0..5000 {
         let mfa = fd_fetch::complete_mfa(throwing_getter("code"));

@@ -14,17 +14,6 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn alice() -> JsValue {
-    obj(&[
-        ("username", "alice".into()),
-        ("password", "wonderland".into()),
-    ])
-}
-
-fn partner(id: &str) -> JsValue {
-    obj(&[("partnerId", id.into())])
-}
-
 #[wasm_bindgen_test]
 async fn sign_in_saves_only_the_access_token_expiry_and_partner() {
     let api = FakeApi::new();
@@ -127,13 +116,7 @@ async fn sign_in_failures() {
 async fn mfa_challenge_then_code() {
     let api = FakeApi::new();
     let key = setup(&api, &[]).await;
-    api.reply(
-        "POST",
-        "/api/auth",
-        200,
-        r#"{"ChallengeName":"SOFTWARE_TOKEN_MFA","Session":"mfa-session-SECRET"}"#,
-        "application/json",
-    );
+    mfa_challenge(&api);
     expect_code(
         fd_fetch::complete_mfa(obj(&[("code", "123456".into())])).await,
         "mfa_failed",

@@ -219,3 +219,27 @@ pub fn auth_header(api: &FakeApi, path: &str, i: u32) -> String {
     let r = api.requests(path).get(i);
     get_str(&get(&r, "headers"), "authorization")
 }
+
+/// Demo credentials for `signIn`.
+pub fn alice() -> JsValue {
+    obj(&[
+        ("username", "alice".into()),
+        ("password", "wonderland".into()),
+    ])
+}
+
+/// `signIn`'s options for partner `id`.
+pub fn partner(id: &str) -> JsValue {
+    obj(&[("partnerId", id.into())])
+}
+
+/// From now on, sign-in answers with an MFA challenge.
+pub fn mfa_challenge(api: &FakeApi) {
+    api.reply(
+        "POST",
+        "/api/auth",
+        200,
+        r#"{"ChallengeName":"SOFTWARE_TOKEN_MFA","Session":"mfa-session-SECRET"}"#,
+        "application/json",
+    );
+}
