@@ -102,6 +102,12 @@ async function dueCall(page, { extra = {}, leftMs = 60_000, inPage } = {}) {
   return pending(out) ? { call: out } : out;
 }
 
+/** Moves the page's clock `ms` forward (back, if negative). */
+async function advanceClock(page, ms) {
+  const now = await page.evaluate(() => Date.now());
+  await page.clock.setSystemTime(now + ms);
+}
+
 /** Holds the refresh, gives the page a due session and runs `start` there; once the refresh is seen, `{ old, refresh }`. */
 async function whileRefreshHeld(page, start) {
   const refresh = srv.hold(REFRESH);
@@ -109,6 +115,26 @@ async function whileRefreshHeld(page, start) {
   await page.evaluate(start);
   assert.ok(await refresh.seen(), "the refresh reached the server");
   return { old, refresh };
+}
+
+/** Makes `route` answer 307 to the same path on the other origin. */
+function redirectToOther(route) {
+  srv.on(route, ({ res, url }) => {
+    res.writeHead(307, { location: `${other.origin}${url.pathname}` });
+    res.end();
+  });
+}
+
+/** Requests that reached the other origin, counted once a followed redirect would have landed (200 ms). */
+async function otherOriginHits() {
+  await sleep(200);
+  return other.hits();
+}
+
+/** "yes" once a logout request has reached the server (waiting up to 2 s), else "no". */
+async function logoutSent() {
+  for (let i = 0; i < 40 && srv.count("POST /api/auth/logout") === 0; i++) await sleep(50);
+  return srv.count("POST /api/auth/logout") > 0 ? "yes" : "no";
 }
 
 /** A refresh fault that is transient: the still-valid token is used, the session kept. */
@@ -187,13 +213,9 @@ row(
   "refresh answers 307 to another origin (must not be followed)",
   { ...TRANSIENT, otherOriginHits: 0 },
   async ({ page }) => {
-    srv.on(REFRESH, ({ res }) => {
-      res.writeHead(307, { location: `${other.origin}/api/auth/refresh_token` });
-      res.end();
-    });
+    redirectToOther(REFRESH);
     const r = await dueCall(page);
-    await sleep(200); // a followed redirect would land by now
-    return { ...r, otherOriginHits: other.hits() };
+    return { ...r, otherOriginHits: await otherOriginHits() };
   },
 );
 
@@ -428,8 +450,7 @@ row(
     });
     assert.ok(await slow.seen(), "the first call reached the server");
     // 120 s later (page clock) the token is under the threshold: the next call refreshes.
-    const now = await page.evaluate(() => Date.now());
-    await page.clock.setSystemTime(now + 120_000);
+    await advanceClock(page, 120_000);
     await page.evaluate(() => {
       window.waiting = tryA(() => lib.fd("/me"));
     });
@@ -503,8 +524,7 @@ async function clockJump(page, ms) {
     await signInAs("alice");
     return lib.getSession()?.accessToken;
   });
-  const now = await page.evaluate(() => Date.now());
-  await page.clock.setSystemTime(now + ms);
+  await advanceClock(page, ms);
   const out = await settle(page, async (old) => ({ call: await fdMe(old), session: sessionView(old), expired: window.expired }), old);
   return pending(out) ? { call: out } : { ...out, refreshSent: srv.count(REFRESH) };
 }
@@ -601,17 +621,13 @@ row(
   "report 1: /auth answers 307 to another origin (no re-POST)",
   { signIn: "err:network", session: "none", otherOriginHits: 0 },
   async ({ page }) => {
-    srv.on(AUTH, ({ res }) => {
-      res.writeHead(307, { location: `${other.origin}/api/auth` });
-      res.end();
-    });
+    redirectToOther(AUTH);
     const out = await page.evaluate(async () => {
       await cfg();
       const r = await tryA(() => lib.signIn({ username: "alice", password: "wonderland" }, { partnerId: "p-1" }));
       return { signIn: outcome(r), session: sessionView(null) };
     });
-    await sleep(200);
-    return { ...out, otherOriginHits: other.hits() };
+    return { ...out, otherOriginHits: await otherOriginHits() };
   },
 );
 
@@ -619,17 +635,13 @@ row(
   "report 1: the MFA PUT answers 307 to another origin",
   { completeMfa: "err:network", otherOriginHits: 0 },
   async ({ page }) => {
-    srv.on(MFA, ({ res }) => {
-      res.writeHead(307, { location: `${other.origin}/api/auth/challenge/mfa-token` });
-      res.end();
-    });
+    redirectToOther(MFA);
     const out = await page.evaluate(async () => {
       await cfg();
       await signInAs("mfa");
       return { completeMfa: outcome(await tryA(() => lib.completeMfa({ code: "123456" }))) };
     });
-    await sleep(200);
-    return { ...out, otherOriginHits: other.hits() };
+    return { ...out, otherOriginHits: await otherOriginHits() };
   },
 );
 
@@ -771,8 +783,7 @@ function dropsRefreshToken(what) {
       );
       // Due (a minute left) but valid: with the refresh token dropped, the call goes with it.
       const dueCall = await settle(page, (old) => fdMe(old), old);
-      const now = await page.evaluate(() => Date.now());
-      await page.clock.setSystemTime(now + 120_000);
+      await advanceClock(page, 120_000);
       const afterExpiry = await settle(page, (old) => fdMe(old), old);
       await sleep(200);
       return {
@@ -969,8 +980,7 @@ row(
       },
       old,
     );
-    for (let i = 0; i < 40 && srv.count("POST /api/auth/logout") === 0; i++) await sleep(50);
-    return { ...out, logoutSent: srv.count("POST /api/auth/logout") > 0 ? "yes" : "no" };
+    return { ...out, logoutSent: await logoutSent() };
   },
 );
 
@@ -985,9 +995,9 @@ row(
       const so = trySync(() => lib.signOut());
       return { signOut: so.ok ? "returned" : "err:" + so.error.code, session: sessionView(null) };
     });
-    for (let i = 0; i < 40 && srv.count("POST /api/auth/logout") === 0; i++) await sleep(50);
+    const sent = await logoutSent();
     const again = await page.evaluate(async () => outcome(await signInAs("alice")));
-    return { ...out, logoutSent: srv.count("POST /api/auth/logout") > 0 ? "yes" : "no", signInAgain: again };
+    return { ...out, logoutSent: sent, signInAgain: again };
   },
 );
 
