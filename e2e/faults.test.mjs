@@ -142,6 +142,7 @@ const TRANSIENT = { call: "ok:old", session: "kept", saved: "kept", expired: 0 }
 /** A refresh fault that says the refresh token is dead: the session ends. */
 const DEAD = { call: "err:session_expired", session: "none", saved: "none", expired: 1, meSent: 0 };
 
+/** A row whose refresh fault, `handler` on the server, must be TRANSIENT. */
 function transientRow(fault, handler, extra = {}) {
   row(fault, TRANSIENT, async ({ page }) => {
     srv.on(REFRESH, handler);
@@ -149,7 +150,7 @@ function transientRow(fault, handler, extra = {}) {
   });
 }
 
-/** The same through the injected fetch: `answer(req, init)`, page code, stands in for the refresh. */
+/** A row whose refresh fault, `answer(req, init)` (page code) in the injected fetch, must be TRANSIENT. */
 function transientFetchRow(fault, answer) {
   row(fault, TRANSIENT, async ({ page }) => dueCall(page, { inPage: `() => ({ fetch: refreshThrough(${answer}) })` }));
 }
