@@ -117,6 +117,30 @@ export const INDEX_HTML = `<!doctype html>
       return JSON.parse(raw).accessToken === old ? "kept" : "new";
     } catch (e) { return "unreadable"; }
   };
+  /** Whether a request an injected fetch got is the refresh. */
+  window.isRefresh = (req) => new URL(req.url ?? req).pathname.endsWith("/auth/refresh_token");
+  /** An injected fetch: \`answer(req, init)\` answers the refresh, fetch everything else. */
+  window.refreshThrough = (answer) => (req, init) => (isRefresh(req) ? answer(req, init) : fetch(req, init));
+  /** configure (\`extra\`, then \`window.rowOptions\`) and setSession: undefined, or the failed step's cell. */
+  window.startSession = async (old, rt, leftMs, extra = {}) => {
+    const c = await cfg({ ...extra, ...window.rowOptions });
+    if (!c.ok) return { configure: "err:" + c.error.code };
+    const p = put(old, rt, leftMs);
+    if (!p.ok) return { setSession: "err:" + p.error.code };
+  };
+  /** signIn as \`username\` (password "x"), through tryA. */
+  window.signInAs = (username, partnerId = "p-1") => tryA(() => lib.signIn({ username, password: "x" }, { partnerId }));
+  /** fd("/me") as callView sees it. */
+  window.fdMe = async (old) => callView(await tryA(() => lib.fd("/me")), old);
+  /** A tryA/trySync result: its status (signIn, completeMfa) or "ok", else "err:<code>" (+ "/<HTTP status>"). */
+  window.outcome = (r, withStatus = false) =>
+    r.ok ? r.value?.status ?? "ok" : "err:" + r.error.code + (withStatus ? "/" + r.error.status : "");
+  /** ["a", "a", "b"] → "2×a,1×b". */
+  window.tally = (list) => {
+    const counts = {};
+    for (const x of list) counts[x] = (counts[x] ?? 0) + 1;
+    return Object.entries(counts).map(([k, n]) => n + "×" + k).join(",");
+  };
   window.ready = true;
 </script></head><body><h1>faults</h1></body></html>`;
 

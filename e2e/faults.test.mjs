@@ -70,20 +70,30 @@ async function settle(page, fn, arg, ms = 12_000) {
 
 const pending = (v) => v === "still pending";
 
-/**
- * The common shape: configure (with `extra`), a session whose token has `leftMs` to live (so a
- * refresh is due), then `fd("/me")`.
- */
-async function dueCall(page, { extra = {}, leftMs = 60_000 } = {}) {
+/** Sets `window.rowOptions` (more configure options) to what page code `make` returns: for functions, which Node cannot send. */
+async function makeRowOptions(page, make) {
+  if (make) await page.evaluate(`window.rowOptions = (${make})()`);
+}
+
+/** Configures the page (`extra`, then `inPage` options) and sets alice's session, `leftMs` to live; returns its token. */
+async function signedIn(page, { extra = {}, leftMs = 60_000, inPage, rt = tokens.refresh() } = {}) {
+  const old = tokens.jwt("alice");
+  await makeRowOptions(page, inPage);
+  const failed = await settle(page, ([old, rt, leftMs, extra]) => startSession(old, rt, leftMs, extra), [old, rt, leftMs, extra]);
+  if (failed) throw new Error(`no session: ${pending(failed) ? failed : fmt(failed)}`);
+  return old;
+}
+
+/** The common shape: configure and a session as `signedIn` sets them (due for a refresh by default), then `fd("/me")`. */
+async function dueCall(page, { extra = {}, leftMs = 60_000, inPage } = {}) {
   const old = tokens.jwt("alice");
   const rt = tokens.refresh();
+  await makeRowOptions(page, inPage);
   const out = await settle(
     page,
     async ([old, rt, leftMs, extra]) => {
-      const c = await cfg(extra);
-      if (!c.ok) return { configure: "err:" + c.error.code };
-      const p = put(old, rt, leftMs);
-      if (!p.ok) return { setSession: "err:" + p.error.code };
+      const failed = await startSession(old, rt, leftMs, extra);
+      if (failed) return failed;
       const r = await tryA(() => lib.fd("/me"));
       return { call: callView(r, old), session: sessionView(old), saved: savedView(old), expired: window.expired };
     },
@@ -92,16 +102,57 @@ async function dueCall(page, { extra = {}, leftMs = 60_000 } = {}) {
   return pending(out) ? { call: out } : out;
 }
 
+/** Moves the page's clock `ms` forward (back, if negative). */
+async function advanceClock(page, ms) {
+  const now = await page.evaluate(() => Date.now());
+  await page.clock.setSystemTime(now + ms);
+}
+
+/** Holds the refresh, gives the page a due session and runs `start` there; once the refresh is seen, `{ old, refresh }`. */
+async function whileRefreshHeld(page, start) {
+  const refresh = srv.hold(REFRESH);
+  const old = await signedIn(page);
+  await page.evaluate(start);
+  assert.ok(await refresh.seen(), "the refresh reached the server");
+  return { old, refresh };
+}
+
+/** Makes `route` answer 307 to the same path on the other origin. */
+function redirectToOther(route) {
+  srv.on(route, ({ res, url }) => {
+    res.writeHead(307, { location: `${other.origin}${url.pathname}` });
+    res.end();
+  });
+}
+
+/** Requests that reached the other origin, counted once a followed redirect would have landed (200 ms). */
+async function otherOriginHits() {
+  await sleep(200);
+  return other.hits();
+}
+
+/** "yes" once a logout request has reached the server (waiting up to 2 s), else "no". */
+async function logoutSent() {
+  for (let i = 0; i < 40 && srv.count("POST /api/auth/logout") === 0; i++) await sleep(50);
+  return srv.count("POST /api/auth/logout") > 0 ? "yes" : "no";
+}
+
 /** A refresh fault that is transient: the still-valid token is used, the session kept. */
 const TRANSIENT = { call: "ok:old", session: "kept", saved: "kept", expired: 0 };
 /** A refresh fault that says the refresh token is dead: the session ends. */
 const DEAD = { call: "err:session_expired", session: "none", saved: "none", expired: 1, meSent: 0 };
 
+/** A row whose refresh fault, `handler` on the server, must be TRANSIENT. */
 function transientRow(fault, handler, extra = {}) {
   row(fault, TRANSIENT, async ({ page }) => {
     srv.on(REFRESH, handler);
     return dueCall(page, { extra });
   });
+}
+
+/** A row whose refresh fault, `answer(req, init)` (page code) in the injected fetch, must be TRANSIENT. */
+function transientFetchRow(fault, answer) {
+  row(fault, TRANSIENT, async ({ page }) => dueCall(page, { inPage: `() => ({ fetch: refreshThrough(${answer}) })` }));
 }
 
 // --- the refresh endpoint ---------------------------------------------------------------------
@@ -163,13 +214,9 @@ row(
   "refresh answers 307 to another origin (must not be followed)",
   { ...TRANSIENT, otherOriginHits: 0 },
   async ({ page }) => {
-    srv.on(REFRESH, ({ res }) => {
-      res.writeHead(307, { location: `${other.origin}/api/auth/refresh_token` });
-      res.end();
-    });
+    redirectToOther(REFRESH);
     const r = await dueCall(page);
-    await sleep(200); // a followed redirect would land by now
-    return { ...r, otherOriginHits: other.hits() };
+    return { ...r, otherOriginHits: await otherOriginHits() };
   },
 );
 
@@ -186,23 +233,14 @@ row(
   { calls: "20×ok:old", refreshSent: 1, session: "kept" },
   async ({ page }) => {
     srv.on(REFRESH, ({ json }) => json(503, { message: "unavailable" }));
-    const old = tokens.jwt("alice");
+    const old = await signedIn(page);
     const out = await settle(
       page,
-      async ([old, rt]) => {
-        await cfg();
-        put(old, rt, 60_000);
+      async (old) => {
         const rs = await Promise.all(Array.from({ length: 20 }, () => tryA(() => lib.fd("/me"))));
-        const counts = {};
-        for (const r of rs) counts[callView(r, old)] = (counts[callView(r, old)] ?? 0) + 1;
-        return {
-          calls: Object.entries(counts)
-            .map(([k, n]) => `${n}×${k}`)
-            .join(","),
-          session: sessionView(old),
-        };
+        return { calls: tally(rs.map((r) => callView(r, old))), session: sessionView(old) };
       },
-      [old, tokens.refresh()],
+      old,
     );
     return pending(out) ? { calls: out } : { calls: out.calls, refreshSent: srv.count(REFRESH), session: out.session };
   },
@@ -235,104 +273,49 @@ for (const [label, expiresIn] of [
   );
 }
 
-row(
-  "refresh: injected fetch throws synchronously",
-  TRANSIENT,
-  async ({ page }) => {
-    await page.evaluate(() => {
-      window.testFetch = (req, init) => {
-        if (new URL(req.url ?? req).pathname.endsWith("/auth/refresh_token")) throw new Error("fetch exploded");
-        return fetch(req, init);
-      };
-    });
-    const old = tokens.jwt("alice");
-    const out = await settle(
-      page,
-      async ([old, rt]) => {
-        await cfg({ fetch: testFetch });
-        put(old, rt, 60_000);
-        const r = await tryA(() => lib.fd("/me"));
-        return { call: callView(r, old), session: sessionView(old), saved: savedView(old), expired: window.expired };
-      },
-      [old, tokens.refresh()],
-    );
-    return pending(out) ? { call: out } : out;
-  },
-);
+transientFetchRow("refresh: injected fetch throws synchronously", () => {
+  throw new Error("fetch exploded");
+});
 
 row(
   "report 8: injected fetch ignores the signal and never settles (refreshTimeoutMs 300)",
   { valid: "ok:old", expiredToken: "err:refresh_failed", session: "kept", expired: 0 },
   async ({ page }) => {
     const [old, old2, rt] = [tokens.jwt("alice"), tokens.jwt("alice"), tokens.refresh()];
-    await page.evaluate(async () => {
-      window.testFetch = (req, init) =>
-        new URL(req.url ?? req).pathname.endsWith("/auth/refresh_token") ? new Promise(() => {}) : fetch(req, init);
-      await cfg({ fetch: testFetch, refreshTimeoutMs: 300 });
-    });
-    const valid = await settle(page, async ([old, rt]) => (put(old, rt, 60_000), callView(await tryA(() => lib.fd("/me")), old)), [old, rt]);
-    const expiredToken = await settle(
-      page,
-      async ([old2, rt]) => (put(old2, rt, -1000), callView(await tryA(() => lib.fd("/me")), old2)),
-      [old2, rt],
-    );
+    await page.evaluate(() => cfg({ fetch: refreshThrough(() => new Promise(() => {})), refreshTimeoutMs: 300 }));
+    const valid = await settle(page, async ([old, rt]) => (put(old, rt, 60_000), fdMe(old)), [old, rt]);
+    const expiredToken = await settle(page, async ([old2, rt]) => (put(old2, rt, -1000), fdMe(old2)), [old2, rt]);
     const rest = await page.evaluate((old2) => ({ session: sessionView(old2), expired: window.expired }), old2);
     return { valid, expiredToken, ...rest };
   },
 );
 
-row(
-  "refresh: injected fetch resolves with a Response whose getters throw",
-  TRANSIENT,
-  async ({ page }) => {
-    await page.evaluate(() => {
-      window.testFetch = (req, init) => {
-        if (!new URL(req.url ?? req).pathname.endsWith("/auth/refresh_token")) return fetch(req, init);
-        const r = new Response("{}", { headers: { "content-type": "application/json" } });
-        for (const prop of ["status", "ok", "headers"]) {
-          Object.defineProperty(r, prop, { get() { throw new Error(`${prop} says no`); } });
-        }
-        return Promise.resolve(r);
-      };
-    });
-    const old = tokens.jwt("alice");
-    const out = await settle(
-      page,
-      async ([old, rt]) => {
-        await cfg({ fetch: testFetch });
-        put(old, rt, 60_000);
-        const r = await tryA(() => lib.fd("/me"));
-        return { call: callView(r, old), session: sessionView(old), saved: savedView(old), expired: window.expired };
-      },
-      [old, tokens.refresh()],
-    );
-    return pending(out) ? { call: out } : out;
-  },
-);
+transientFetchRow("refresh: injected fetch resolves with a Response whose getters throw", () => {
+  const r = new Response("{}", { headers: { "content-type": "application/json" } });
+  for (const prop of ["status", "ok", "headers"]) {
+    Object.defineProperty(r, prop, { get() { throw new Error(`${prop} says no`); } });
+  }
+  return Promise.resolve(r);
+});
 
 row(
   "globalThis.fetch replaced after configure (no fetch option)",
   { call: "ok:new", refreshSent: 1, refreshesThroughReplacement: 0 },
   async ({ page }) => {
-    const old = tokens.jwt("alice");
-    const out = await page.evaluate(
-      async ([old, rt]) => {
-        await cfg();
-        put(old, rt, 60_000);
-        const original = window.fetch;
-        window.replaced = 0;
-        window.fetch = (req, init) => {
-          if (new URL(req.url ?? req, location.href).pathname.includes("/auth/")) window.replaced++;
-          return original(req, init);
-        };
-        try {
-          return { call: callView(await tryA(() => lib.fd("/me")), old), refreshesThroughReplacement: window.replaced };
-        } finally {
-          window.fetch = original;
-        }
-      },
-      [old, tokens.refresh()],
-    );
+    const old = await signedIn(page);
+    const out = await page.evaluate(async (old) => {
+      const original = window.fetch;
+      window.replaced = 0;
+      window.fetch = (req, init) => {
+        if (new URL(req.url ?? req, location.href).pathname.includes("/auth/")) window.replaced++;
+        return original(req, init);
+      };
+      try {
+        return { call: await fdMe(old), refreshesThroughReplacement: window.replaced };
+      } finally {
+        window.fetch = original;
+      }
+    }, old);
     return { call: out.call, refreshSent: srv.count(REFRESH), refreshesThroughReplacement: out.refreshesThroughReplacement };
   },
 );
@@ -341,20 +324,12 @@ row(
   "a caller aborts while the shared refresh is held",
   { aborted: "err:AbortError", other: "ok:new", refreshSent: 1, session: "new" },
   async ({ page }) => {
-    const old = tokens.jwt("alice");
-    const refresh = srv.hold(REFRESH);
-    await page.evaluate(
-      async ([old, rt]) => {
-        await cfg();
-        put(old, rt, 60_000);
-        const ac = new AbortController();
-        window.abortIt = () => ac.abort();
-        window.aborted = tryA(() => lib.fd("/me", { signal: ac.signal }));
-        window.other = tryA(() => lib.fd("/me"));
-      },
-      [old, tokens.refresh()],
-    );
-    assert.ok(await refresh.seen(), "the refresh reached the server");
+    const { old, refresh } = await whileRefreshHeld(page, () => {
+      const ac = new AbortController();
+      window.abortIt = () => ac.abort();
+      window.aborted = tryA(() => lib.fd("/me", { signal: ac.signal }));
+      window.other = tryA(() => lib.fd("/me"));
+    });
     const aborted = await settle(page, async (old) => (abortIt(), callView(await window.aborted, old)), old);
     await refresh.release();
     const other = await settle(page, async (old) => callView(await window.other, old), old);
@@ -364,35 +339,32 @@ row(
 
 // --- the API ----------------------------------------------------------------------------------
 
+/** `handler` answers /me; then `dueCall` with a session an hour from expiry (no refresh due). */
+async function meFault(page, handler, options = {}) {
+  srv.on(ME, handler);
+  return dueCall(page, { leftMs: 3_600_000, ...options });
+}
+
 row(
   "/me answers 401",
   { call: "err:session_expired", session: "none", saved: "none", expired: 1 },
-  async ({ page }) => {
-    srv.on(ME, ({ json }) => json(401, { message: "token revoked" }));
-    return dueCall(page, { leftMs: 3_600_000 });
-  },
+  async ({ page }) => meFault(page, ({ json }) => json(401, { message: "token revoked" })),
 );
 
 row("/me answers 500", { call: "err:http/500", session: "kept", expired: 0 }, async ({ page }) => {
   srv.on(ME, ({ json }) => json(500, { message: "boom" }));
-  const old = tokens.jwt("alice");
-  return page.evaluate(
-    async ([old, rt]) => {
-      await cfg();
-      put(old, rt, 3_600_000);
-      const r = await tryA(() => lib.fd("/me"));
-      return { call: callView(r, old) + (r.ok ? "" : "/" + r.error.status), session: sessionView(old), expired: window.expired };
-    },
-    [old, tokens.refresh()],
-  );
+  const old = await signedIn(page, { leftMs: 3_600_000 });
+  return page.evaluate(async (old) => {
+    const r = await tryA(() => lib.fd("/me"));
+    return { call: callView(r, old) + (r.ok ? "" : "/" + r.error.status), session: sessionView(old), expired: window.expired };
+  }, old);
 });
 
 row(
   "/me: the server closes the connection",
   { call: "err:network", session: "kept", expired: 0 },
   async ({ page }) => {
-    srv.on(ME, ({ req }) => req.socket.destroy());
-    const r = await dueCall(page, { leftMs: 3_600_000 });
+    const r = await meFault(page, ({ req }) => req.socket.destroy());
     return { call: r.call, session: r.session, expired: r.expired };
   },
 );
@@ -401,11 +373,10 @@ row(
   "/me answers 200 application/json that does not parse",
   { call: "err:bad_response", session: "kept" },
   async ({ page }) => {
-    srv.on(ME, ({ res }) => {
+    const r = await meFault(page, ({ res }) => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end('{"auth": ');
     });
-    const r = await dueCall(page, { leftMs: 3_600_000 });
     return { call: r.call, session: r.session };
   },
 );
@@ -414,22 +385,12 @@ row(
   "/me answers 401 and onSessionExpired throws",
   { call: "err:session_expired", session: "none", saved: "none", expired: 1 },
   async ({ page }) => {
-    srv.on(ME, ({ json }) => json(401, { message: "token revoked" }));
-    const old = tokens.jwt("alice");
-    return page.evaluate(
-      async ([old, rt]) => {
-        await cfg({
-          onSessionExpired: () => {
-            window.expired++;
-            throw new Error("the app's handler says no");
-          },
-        });
-        put(old, rt, 3_600_000);
-        const r = await tryA(() => lib.fd("/me"));
-        return { call: callView(r, old), session: sessionView(old), saved: savedView(old), expired: window.expired };
-      },
-      [old, tokens.refresh()],
-    );
+    const onSessionExpired = () => {
+      window.expired++;
+      throw new Error("the app's handler says no");
+    };
+    const revoked = ({ json }) => json(401, { message: "token revoked" });
+    return meFault(page, revoked, { inPage: `() => ({ onSessionExpired: ${onSessionExpired} })` });
   },
 );
 
@@ -437,25 +398,21 @@ row(
   "injected fetch resolves /me with a Response whose status getter throws",
   { call: "err:bad_response", session: "kept", later: "ok:old" },
   async ({ page }) => {
-    const old = tokens.jwt("alice");
+    const hostileFetch = (req, init) => {
+      if (!window.hostile) return fetch(req, init);
+      const r = new Response("{}", { headers: { "content-type": "application/json" } });
+      return Object.defineProperty(r, "status", { get() { throw new Error("status says no"); } });
+    };
+    await page.evaluate(() => (window.hostile = true));
+    const old = await signedIn(page, { leftMs: 3_600_000, inPage: `() => ({ fetch: ${hostileFetch} })` });
     const out = await settle(
       page,
-      async ([old, rt]) => {
-        window.hostile = true;
-        await cfg({
-          fetch: (req, init) => {
-            if (!window.hostile) return fetch(req, init);
-            const r = new Response("{}", { headers: { "content-type": "application/json" } });
-            return Object.defineProperty(r, "status", { get() { throw new Error("status says no"); } });
-          },
-        });
-        put(old, rt, 3_600_000);
-        const call = callView(await tryA(() => lib.fd("/me")), old);
+      async (old) => {
+        const call = await fdMe(old);
         window.hostile = false;
-        const later = callView(await tryA(() => lib.fd("/me")), old);
-        return { call, session: sessionView(old), later };
+        return { call, session: sessionView(old), later: await fdMe(old) };
       },
-      [old, tokens.refresh()],
+      old,
     );
     return pending(out) ? { call: out } : out;
   },
@@ -465,22 +422,19 @@ row(
   "fd init whose method getter throws",
   { call: "err:bad_request", meSent: 0, later: "ok:old" },
   async ({ page }) => {
-    const old = tokens.jwt("alice");
-    const out = await settle(
+    const old = await signedIn(page, { leftMs: 3_600_000 });
+    const call = await settle(
       page,
-      async ([old, rt]) => {
-        await cfg();
-        put(old, rt, 3_600_000);
+      async (old) => {
         const init = { get method() { throw new Error("method says no"); } };
-        const call = callView(await tryA(() => lib.fd("/me", init)), old);
-        return { call, sent: 0, later: "(pending)" };
+        return callView(await tryA(() => lib.fd("/me", init)), old);
       },
-      [old, tokens.refresh()],
+      old,
     );
-    if (pending(out)) return { call: out };
+    if (pending(call)) return { call };
     const meSent = srv.count(ME);
-    const later = await settle(page, async (old) => callView(await tryA(() => lib.fd("/me")), old), old);
-    return { call: out.call, meSent, later };
+    const later = await settle(page, (old) => fdMe(old), old);
+    return { call, meSent, later };
   },
 );
 
@@ -488,22 +442,16 @@ row(
   "a 401 from the API while a refresh is in flight",
   { first: "err:session_expired", waiting: "err:not_signed_in", session: "none", saved: "none", expired: 1, meSent: 0 },
   async ({ page }) => {
-    const old = tokens.jwt("alice");
     const slow = srv.hold("GET /api/slow");
     const refresh = srv.hold(REFRESH);
     // Fresh for 400 s (threshold 300 s): the first call goes out without a refresh.
-    await page.evaluate(
-      async ([old, rt]) => {
-        await cfg();
-        put(old, rt, 400_000);
-        window.first = tryA(() => lib.fd("/slow"));
-      },
-      [old, tokens.refresh()],
-    );
+    const old = await signedIn(page, { leftMs: 400_000 });
+    await page.evaluate(() => {
+      window.first = tryA(() => lib.fd("/slow"));
+    });
     assert.ok(await slow.seen(), "the first call reached the server");
     // 120 s later (page clock) the token is under the threshold: the next call refreshes.
-    const now = await page.evaluate(() => Date.now());
-    await page.clock.setSystemTime(now + 120_000);
+    await advanceClock(page, 120_000);
     await page.evaluate(() => {
       window.waiting = tryA(() => lib.fd("/me"));
     });
@@ -531,13 +479,13 @@ row(
       };
       try {
         await cfg();
-        const s = await tryA(() => lib.signIn({ username: "alice", password: "x" }, { partnerId: "p-1" }));
+        const s = await signInAs("alice");
         const old = lib.getSession()?.accessToken;
-        const call = callView(await tryA(() => lib.fd("/me")), old);
+        const call = await fdMe(old);
         // Under the threshold: the refresh's token is kept in memory.
         put(due, rt, 60_000);
-        const refreshed = callView(await tryA(() => lib.fd("/me")), due);
-        return { signIn: s.ok ? s.value.status : "err:" + s.error.code, call, refreshed, saved: savedView(old) };
+        const refreshed = await fdMe(due);
+        return { signIn: outcome(s), call, refreshed, saved: savedView(old) };
       } finally {
         Storage.prototype.setItem = setItem;
       }
@@ -558,10 +506,9 @@ row(
       });
       try {
         const c = await cfg();
-        const s = await tryA(() => lib.signIn({ username: "alice", password: "x" }, { partnerId: "p-1" }));
+        const s = await signInAs("alice");
         const old = lib.getSession()?.accessToken;
-        const call = callView(await tryA(() => lib.fd("/me")), old);
-        return { configure: c.ok ? "ok" : "err:" + c.error.code, signIn: s.ok ? s.value.status : "err:" + s.error.code, call, session: sessionView(old) };
+        return { configure: outcome(c), signIn: outcome(s), call: await fdMe(old), session: sessionView(old) };
       } finally {
         delete window.localStorage;
         if (own) Object.defineProperty(window, "localStorage", own);
@@ -575,19 +522,11 @@ row(
 async function clockJump(page, ms) {
   const old = await page.evaluate(async () => {
     await cfg();
-    await lib.signIn({ username: "alice", password: "x" }, { partnerId: "p-1" });
+    await signInAs("alice");
     return lib.getSession()?.accessToken;
   });
-  const now = await page.evaluate(() => Date.now());
-  await page.clock.setSystemTime(now + ms);
-  const out = await settle(
-    page,
-    async (old) => {
-      const r = await tryA(() => lib.fd("/me"));
-      return { call: callView(r, old), session: sessionView(old), expired: window.expired };
-    },
-    old,
-  );
+  await advanceClock(page, ms);
+  const out = await settle(page, async (old) => ({ call: await fdMe(old), session: sessionView(old), expired: window.expired }), old);
   return pending(out) ? { call: out } : { ...out, refreshSent: srv.count(REFRESH) };
 }
 
@@ -611,17 +550,9 @@ row(
   "a refresh that lands after signOut()",
   { call: "err:not_signed_in", session: "none", saved: "none", later: "none", meSent: 0, expired: 0 },
   async ({ page }) => {
-    const old = tokens.jwt("alice");
-    const refresh = srv.hold(REFRESH);
-    await page.evaluate(
-      async ([old, rt]) => {
-        await cfg();
-        put(old, rt, 60_000);
-        window.call = tryA(() => lib.fd("/me"));
-      },
-      [old, tokens.refresh()],
-    );
-    assert.ok(await refresh.seen(), "the refresh reached the server");
+    const { old, refresh } = await whileRefreshHeld(page, () => {
+      window.call = tryA(() => lib.fd("/me"));
+    });
     await page.evaluate(() => lib.signOut());
     await refresh.release();
     const call = await settle(page, async (old) => callView(await window.call, old), old);
@@ -636,25 +567,17 @@ row(
   "a refresh that lands after another user signed in",
   { call: "ok", signIn: "signed_in", session: "bob", saved: "bob", later: "bob", expired: 0 },
   async ({ page }) => {
-    const old = tokens.jwt("alice");
-    const refresh = srv.hold(REFRESH);
-    await page.evaluate(
-      async ([old, rt]) => {
-        await cfg();
-        put(old, rt, 60_000);
-        window.call = tryA(() => lib.fd("/me"));
-      },
-      [old, tokens.refresh()],
-    );
-    assert.ok(await refresh.seen(), "the refresh reached the server");
+    const { refresh } = await whileRefreshHeld(page, () => {
+      window.call = tryA(() => lib.fd("/me"));
+    });
     await page.evaluate(() => {
-      window.bob = tryA(() => lib.signIn({ username: "bob", password: "x" }, { partnerId: "p-bob" }));
+      window.bob = signInAs("bob", "p-bob");
     });
     await sleep(200);
     await refresh.release();
     const out = await settle(page, async () => {
       const [c, b] = await Promise.all([window.call, window.bob]);
-      return { call: c.ok ? "ok" : "err:" + c.error.code, signIn: b.ok ? b.value.status : "err:" + b.error.code };
+      return { call: outcome(c), signIn: outcome(b) };
     });
     if (pending(out)) return { call: out };
     const who = () => page.evaluate(() => [lib.getSession()?.accessToken ?? null, JSON.parse(localStorage.getItem(KEY) ?? "null")?.accessToken ?? null]);
@@ -675,8 +598,7 @@ row("sign-in: /auth answers 200 with an HTML page", { signIn: "err:bad_response"
   });
   return page.evaluate(async () => {
     await cfg();
-    const r = await tryA(() => lib.signIn({ username: "alice", password: "x" }, { partnerId: "p-1" }));
-    return { signIn: r.ok ? r.value.status : "err:" + r.error.code, session: sessionView(null) };
+    return { signIn: outcome(await signInAs("alice")), session: sessionView(null) };
   });
 });
 
@@ -684,17 +606,15 @@ row("sign-in: /auth answers 500", { signIn: "err:sign_in_failed/500", session: "
   srv.on(AUTH, ({ json }) => json(500, { message: "down" }));
   return page.evaluate(async () => {
     await cfg();
-    const r = await tryA(() => lib.signIn({ username: "alice", password: "x" }, { partnerId: "p-1" }));
-    return { signIn: r.ok ? r.value.status : `err:${r.error.code}/${r.error.status}`, session: sessionView(null) };
+    return { signIn: outcome(await signInAs("alice"), true), session: sessionView(null) };
   });
 });
 
 row("MFA: the code is refused (401)", { completeMfa: "err:mfa_failed/401", session: "none" }, async ({ page }) =>
   page.evaluate(async () => {
     await cfg();
-    await lib.signIn({ username: "mfa", password: "x" }, { partnerId: "p-1" });
-    const r = await tryA(() => lib.completeMfa({ code: "000000" }));
-    return { completeMfa: r.ok ? r.value.status : `err:${r.error.code}/${r.error.status}`, session: sessionView(null) };
+    await signInAs("mfa");
+    return { completeMfa: outcome(await tryA(() => lib.completeMfa({ code: "000000" })), true), session: sessionView(null) };
   }),
 );
 
@@ -702,17 +622,13 @@ row(
   "report 1: /auth answers 307 to another origin (no re-POST)",
   { signIn: "err:network", session: "none", otherOriginHits: 0 },
   async ({ page }) => {
-    srv.on(AUTH, ({ res }) => {
-      res.writeHead(307, { location: `${other.origin}/api/auth` });
-      res.end();
-    });
+    redirectToOther(AUTH);
     const out = await page.evaluate(async () => {
       await cfg();
       const r = await tryA(() => lib.signIn({ username: "alice", password: "wonderland" }, { partnerId: "p-1" }));
-      return { signIn: r.ok ? r.value.status : "err:" + r.error.code, session: sessionView(null) };
+      return { signIn: outcome(r), session: sessionView(null) };
     });
-    await sleep(200);
-    return { ...out, otherOriginHits: other.hits() };
+    return { ...out, otherOriginHits: await otherOriginHits() };
   },
 );
 
@@ -720,18 +636,13 @@ row(
   "report 1: the MFA PUT answers 307 to another origin",
   { completeMfa: "err:network", otherOriginHits: 0 },
   async ({ page }) => {
-    srv.on(MFA, ({ res }) => {
-      res.writeHead(307, { location: `${other.origin}/api/auth/challenge/mfa-token` });
-      res.end();
-    });
+    redirectToOther(MFA);
     const out = await page.evaluate(async () => {
       await cfg();
-      await lib.signIn({ username: "mfa", password: "x" }, { partnerId: "p-1" });
-      const r = await tryA(() => lib.completeMfa({ code: "123456" }));
-      return { completeMfa: r.ok ? r.value.status : "err:" + r.error.code };
+      await signInAs("mfa");
+      return { completeMfa: outcome(await tryA(() => lib.completeMfa({ code: "123456" }))) };
     });
-    await sleep(200);
-    return { ...out, otherOriginHits: other.hits() };
+    return { ...out, otherOriginHits: await otherOriginHits() };
   },
 );
 
@@ -750,10 +661,10 @@ row(
         };
         try {
           const c = await cfg();
-          const s = await tryA(() => lib.signIn({ username: "alice", password: "x" }, { partnerId: "p-1" }));
+          const s = await signInAs("alice");
           put(old, rt, 60_000);
           await tryA(() => lib.fd("/me"));
-          return { configure: c.ok ? "ok" : "err:" + c.error.code, signIn: s.ok ? s.value.status : "err:" + s.error.code };
+          return { configure: outcome(c), signIn: outcome(s) };
         } finally {
           delete Object.prototype.authUrl;
           delete Object.prototype.fetch;
@@ -778,7 +689,7 @@ row(
   async ({ page }) => {
     await page.evaluate(async () => {
       await cfg();
-      await lib.signIn({ username: "mfa", password: "x" }, { partnerId: "p-1" });
+      await signInAs("mfa");
       window.badBody = () => ({
         get code() {
           throw new Error("getter says no");
@@ -793,7 +704,7 @@ row(
     const all = await settle(
       page,
       async () => {
-        const counts = {};
+        const codes = [];
         let kept = 0;
         for (let batch = 0; batch < 10; batch++) {
           const rs = await Promise.all(
@@ -807,11 +718,9 @@ row(
               }
             }),
           );
-          for (const c of rs) counts[c] = (counts[c] ?? 0) + 1;
+          codes.push(...rs);
         }
-        return Object.entries(counts)
-          .map(([k, n]) => `${n}×${k}`)
-          .join(",");
+        return tally(codes);
       },
       undefined,
       30_000,
@@ -833,8 +742,7 @@ row(
           throw new Error("toJSON says no");
         },
       };
-      const r = await tryA(() => lib.signIn(creds, { partnerId: "p-1" }));
-      return { signIn: r.ok ? r.value.status : "err:" + r.error.code };
+      return { signIn: outcome(await tryA(() => lib.signIn(creds, { partnerId: "p-1" }))) };
     });
     return { ...out, authSent: srv.count(AUTH) };
   },
@@ -851,10 +759,9 @@ row(
         throw new Error("listener says no");
       });
       lib.onSessionChange(() => called++);
-      const s = await tryA(() => lib.signIn({ username: "alice", password: "x" }, { partnerId: "p-1" }));
+      const s = await signInAs("alice");
       const old = lib.getSession()?.accessToken;
-      const call = callView(await tryA(() => lib.fd("/me")), old);
-      return { signIn: s.ok ? s.value.status : "err:" + s.error.code, otherListener: called > 0 ? "called" : "not called", call };
+      return { signIn: outcome(s), otherListener: called > 0 ? "called" : "not called", call: await fdMe(old) };
     }),
 );
 
@@ -863,25 +770,22 @@ function dropsRefreshToken(what) {
     `report 4: configure() again, same storageKey, different ${what}`,
     { dueCall: "ok:old", refreshSent: 0, otherOriginHits: 0, newFetchRefreshes: 0, afterExpiry: "err:session_expired", expired: 1 },
     async ({ page }) => {
-      const old = tokens.jwt("alice");
+      const old = await signedIn(page, { inPage: () => ({ fetch: (req, init) => fetch(req, init) }) });
       await page.evaluate(
-        async ([what, otherApi, old, rt]) => {
+        async ([what, otherApi]) => {
           window.newFetchRefreshes = 0;
           const counting = (req, init) => {
-            if (new URL(req.url ?? req).pathname.endsWith("/auth/refresh_token")) window.newFetchRefreshes++;
+            if (isRefresh(req)) window.newFetchRefreshes++;
             return fetch(req, init);
           };
-          await cfg({ fetch: (req, init) => fetch(req, init) });
-          put(old, rt, 60_000);
           await cfg(what === "fetch" ? { fetch: counting } : { fetch: counting, authUrl: otherApi });
         },
-        [what, `${other.origin}/api`, old, tokens.refresh()],
+        [what, `${other.origin}/api`],
       );
       // Due (a minute left) but valid: with the refresh token dropped, the call goes with it.
-      const dueCall = await settle(page, async (old) => callView(await tryA(() => lib.fd("/me")), old), old);
-      const now = await page.evaluate(() => Date.now());
-      await page.clock.setSystemTime(now + 120_000);
-      const afterExpiry = await settle(page, async (old) => callView(await tryA(() => lib.fd("/me")), old), old);
+      const dueCall = await settle(page, (old) => fdMe(old), old);
+      await advanceClock(page, 120_000);
+      const afterExpiry = await settle(page, (old) => fdMe(old), old);
       await sleep(200);
       return {
         dueCall,
@@ -902,11 +806,10 @@ row(
   "report 5: the glue's default export / initSync hand back the live instance",
   { liveMemoryReachable: "none" },
   async ({ page }) => {
-    const old = tokens.jwt("alice");
+    const rt = tokens.refresh();
+    const old = await signedIn(page, { leftMs: 3_600_000, rt });
     return page.evaluate(
       async ([old, rt]) => {
-        await cfg();
-        put(old, rt, 3_600_000);
         await tryA(() => lib.fd("/me"));
         const enc = new TextEncoder();
         const holds = (memory) => {
@@ -959,7 +862,7 @@ row(
         }
         return { liveMemoryReachable: found.length ? found.join(", ") : "none" };
       },
-      [old, tokens.refresh()],
+      [old, rt],
     );
   },
 );
@@ -1003,16 +906,10 @@ row(
       async ([old, rt]) => {
         await cfg();
         const a = trySync(() => lib.setSession({ accessToken: old, refreshToken: rt, expiresAt: Date.now() + 3_600_000, partnerId: "Ā" }));
-        const callAfter = callView(await tryA(() => lib.fd("/me")), old);
-        const b = await tryA(() => lib.signIn({ username: "alice", password: "x" }, { partnerId: "ü" }));
+        const callAfter = await fdMe(old);
+        const b = await signInAs("alice", "ü");
         put(old, rt, 3_600_000, "p-ok");
-        const fdLater = callView(await tryA(() => lib.fd("/me")), old);
-        return {
-          setSessionĀ: a.ok ? "ok" : "err:" + a.error.code,
-          callAfter,
-          signInü: b.ok ? b.value.status : "err:" + b.error.code,
-          fdLater,
-        };
+        return { setSessionĀ: outcome(a), callAfter, signInü: outcome(b), fdLater: await fdMe(old) };
       },
       [old, tokens.refresh()],
     );
@@ -1021,48 +918,32 @@ row(
 );
 
 row('report 9: fd(path, { mode: "no-cors" })', { call: "err:bad_request", meSent: 0 }, async ({ page }) => {
-  const old = tokens.jwt("alice");
-  const out = await page.evaluate(
-    async ([old, rt]) => {
-      await cfg();
-      put(old, rt, 3_600_000);
-      return { call: callView(await tryA(() => lib.fd("/me", { mode: "no-cors" })), old) };
-    },
-    [old, tokens.refresh()],
-  );
-  return { ...out, meSent: srv.count(ME) };
+  const old = await signedIn(page, { leftMs: 3_600_000 });
+  const call = await page.evaluate(async (old) => callView(await tryA(() => lib.fd("/me", { mode: "no-cors" })), old), old);
+  return { call, meSent: srv.count(ME) };
 });
 
 row(
   "report 10: a path of 8 KiB + 1, and one of exactly 8 KiB",
   { over: "err:bad_path", atLimit: "ok:old", meSent: 1 },
   async ({ page }) => {
-    const old = tokens.jwt("alice");
+    const old = await signedIn(page, { leftMs: 3_600_000 });
     const out = await settle(
       page,
-      async ([old, rt]) => {
-        await cfg();
-        put(old, rt, 3_600_000);
+      async (old) => {
         const pad = (n) => "/me?pad=" + "a".repeat(n - 8);
         const over = callView(await tryA(() => lib.fd(pad(8193))), old);
         const atLimit = callView(await tryA(() => lib.fd(pad(8192))), old);
         return { over, atLimit };
       },
-      [old, tokens.refresh()],
+      old,
     );
     return pending(out) ? { over: out } : { ...out, meSent: srv.count(ME) };
   },
 );
 
 row("report 10: a path of 100 MB", { call: "err:bad_path", meSent: 0 }, async ({ page }) => {
-  const old = tokens.jwt("alice");
-  await page.evaluate(
-    async ([old, rt]) => {
-      await cfg();
-      put(old, rt, 3_600_000);
-    },
-    [old, tokens.refresh()],
-  );
+  const old = await signedIn(page, { leftMs: 3_600_000 });
   const call = await settle(page, async (old) => callView(await tryA(() => lib.fd("/me?pad=" + "a".repeat(100 * 1024 * 1024))), old), old, 6000);
   return { call, meSent: srv.count(ME) };
 });
@@ -1100,8 +981,7 @@ row(
       },
       old,
     );
-    for (let i = 0; i < 40 && srv.count("POST /api/auth/logout") === 0; i++) await sleep(50);
-    return { ...out, logoutSent: srv.count("POST /api/auth/logout") > 0 ? "yes" : "no" };
+    return { ...out, logoutSent: await logoutSent() };
   },
 );
 
@@ -1112,16 +992,13 @@ row(
     srv.on("POST /api/auth/logout", ({ req }) => req.socket.destroy());
     const out = await page.evaluate(async () => {
       await cfg({ refreshTokenIn: "cookie" });
-      await lib.signIn({ username: "alice", password: "x" }, { partnerId: "p-1" });
+      await signInAs("alice");
       const so = trySync(() => lib.signOut());
       return { signOut: so.ok ? "returned" : "err:" + so.error.code, session: sessionView(null) };
     });
-    for (let i = 0; i < 40 && srv.count("POST /api/auth/logout") === 0; i++) await sleep(50);
-    const again = await page.evaluate(async () => {
-      const r = await tryA(() => lib.signIn({ username: "alice", password: "x" }, { partnerId: "p-1" }));
-      return r.ok ? r.value.status : "err:" + r.error.code;
-    });
-    return { ...out, logoutSent: srv.count("POST /api/auth/logout") > 0 ? "yes" : "no", signInAgain: again };
+    const sent = await logoutSent();
+    const again = await page.evaluate(async () => outcome(await signInAs("alice")));
+    return { ...out, logoutSent: sent, signInAgain: again };
   },
 );
 
