@@ -53,21 +53,18 @@ export const TOO_BIG = Symbol("too big");
 
 /**
  * An auth answer or an error body: parsed JSON if it parses, else the text, `null` when empty. A
- * body over `max` characters rejects with `TOO_BIG` as soon as that many have arrived, and the
- * rest is not read. The text stays on the JS side: only the fields wasm asks for are copied in.
+ * body over `max` characters rejects with `TOO_BIG`: at once, unread, when its Content-Length says
+ * so, else once read. The text stays on the JS side: only the fields wasm asks for are copied in.
+ * Read with `text()` rather than a stream reader, which would keep DevTools from showing the
+ * answer (and Playwright from reading it).
  */
 export async function readLenient(response, max) {
-  const reader = response.body?.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  for (let chunk; reader && !(chunk = await reader.read()).done; ) {
-    text += decoder.decode(chunk.value, { stream: true });
-    if (text.length > max) {
-      reader.cancel().catch(() => {});
-      throw TOO_BIG;
-    }
+  if (Number(response.headers.get("content-length")) > max) {
+    response.body?.cancel().catch(() => {});
+    throw TOO_BIG;
   }
-  text += decoder.decode();
+  const text = await response.text();
+  if (text.length > max) throw TOO_BIG;
   if (text === "") return null;
   try {
     return JSON.parse(text);

@@ -316,6 +316,32 @@ async fn dropped_tokens_are_wiped_from_wasm_memory() {
     );
 }
 
+// Report 10's sibling: an auth answer is read at most 256 KB, on the JS side. A bigger sign-in
+// answer is bad_response; a bigger refresh answer is a transient failure.
+#[wasm_bindgen_test]
+async fn auth_answers_over_256_kb_are_refused() {
+    let api = FakeApi::new();
+    setup(&api, &[]).await;
+    let big = format!(
+        r#"{{"pad":"{}","AccessToken":"{}"}}"#,
+        "x".repeat(300 * 1024),
+        jwt(3600)
+    );
+    api.reply("POST", "/api/auth", 200, &big, "application/json");
+    expect_code(
+        fd_fetch::sign_in(alice(), partner("p-1")).await,
+        "bad_response",
+    );
+    assert!(fd_fetch::get_session().unwrap().is_null());
+    api.reply("POST", REFRESH, 200, &big, "application/json");
+    let token = session_with(STALE, Some("refresh-SECRET-1"));
+    let body = fd_fetch::fd("/me".into(), JsValue::UNDEFINED)
+        .await
+        .unwrap();
+    assert_eq!(get_str(&body, "auth"), format!("Bearer {token}"));
+    assert_eq!(api.count(REFRESH), 1);
+}
+
 // Report 7: partner ids above U+00FF were accepted, then every fd() threw a bare TypeError.
 #[wasm_bindgen_test]
 async fn partner_ids_are_visible_ascii() {
