@@ -71,10 +71,10 @@ pub async fn complete_mfa(body: JsValue) -> Result<JsValue, Failure> {
             &["no MFA challenge is pending; call signIn first"],
         )
     })?;
-    // A copy through JSON, whose bindings catch: a getter or `toJSON` that throws is bad_config.
+    // A copy through JSON, whose bindings catch: a getter or `toJSON` that throws is bad_config,
+    // and anything that does not come back an object (a string, a number) is refused.
     let payload = JSON::stringify(&body)
         .ok()
-        .filter(|_| body.is_object())
         .and_then(|text| js::parse_json(&text).ok())
         .filter(JsValue::is_object)
         .ok_or_else(|| FdError::bad_config("body", "must be a JSON object such as { code }"))?;

@@ -13,6 +13,7 @@ use web_sys::{AbortSignal, Headers, Request, RequestCredentials, RequestInit, Re
 use crate::config::Config;
 use crate::error::{Failure, FdError};
 use crate::js;
+use crate::response::{self, Outcome};
 
 #[wasm_bindgen(module = "/pkg/support.js")]
 extern "C" {
@@ -51,8 +52,9 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// A 2xx, as `response::outcome` sorts it.
     pub fn ok(&self) -> bool {
-        (200..300).contains(&self.status)
+        response::outcome(self.status) == Outcome::Success
     }
 
     /// The `Content-Type` header, if it can be read and is of a sane length.
@@ -117,9 +119,9 @@ pub fn auth_request(
     if let Some(s) = signal {
         init.set_signal(Some(s));
     }
-    crate::js::set(&init, "redirect", &"error".into());
+    js::set(&init, "redirect", &"error".into());
     if route == "/auth/logout" {
-        crate::js::set(&init, "keepalive", &JsValue::TRUE);
+        js::set(&init, "keepalive", &JsValue::TRUE);
     }
     let mut url = String::with_capacity(cfg.auth.len() + route.len());
     url.push_str(&cfg.auth);

@@ -22,7 +22,8 @@ impl Secret {
     /// Accepts a token that can go into an HTTP header as it is: non-empty visible ASCII (JWTs,
     /// opaque tokens). Anything else is a malformed answer, refused before it reaches a header.
     pub fn new(token: String) -> Option<Self> {
-        let ok = !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic());
+        let ok = header_safe(&token);
+        // Wrapped before the check's answer is used, so that a refused token is wiped too.
         let secret = Self(token);
         ok.then_some(secret)
     }
@@ -159,12 +160,15 @@ pub fn freshness(expires_at: f64, now: f64, threshold_ms: f64) -> Freshness {
     }
 }
 
-/// A partner id goes into a header as it is: non-empty visible ASCII (no space, no control
+/// Whether `s` can go into an HTTP header as it is: non-empty visible ASCII (no space, no control
 /// character, nothing above U+007E, which `Headers` would refuse or mangle).
+fn header_safe(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A partner id goes into a header as it is: header-safe, and at most `MAX_PARTNER_LEN` long.
 pub fn valid_partner(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_PARTNER_LEN as usize
-        && id.bytes().all(|b| b.is_ascii_graphic())
+    id.len() <= MAX_PARTNER_LEN as usize && header_safe(id)
 }
 
 /// A partner id from JS: a string of visible ASCII, its length checked before it is copied.
