@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { PAGE_HELPERS, SHIPPED } from "./lib.mjs";
+import { PAGE_HELPERS, SHIPPED, readBody, readRequest } from "./lib.mjs";
 
 export const STORAGE_KEY = "fd.faults";
 
@@ -157,12 +157,6 @@ window.ready = true;
 // ---------------------------------------------------------------------------------------------
 // The servers
 
-async function readBody(req) {
-  const chunks = [];
-  for await (const c of req) chunks.push(c);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
 /**
  * The page's origin: the static page and package, `/login`, and under `/api` the partner API.
  * `on(route, handler)` replaces a route's behaviour until `reset()`; `hold(route)` keeps its
@@ -228,13 +222,8 @@ export async function startPageServer({ pkgDir, tokens }) {
   const server = createServer(async (req, res) => {
     try {
       const url = new URL(req.url, "http://x");
-      const raw = await readBody(req);
-      let body;
-      try {
-        body = raw ? JSON.parse(raw) : undefined;
-      } catch {
-        body = undefined;
-      }
+      // A body that is not JSON stays its raw text: no route reads a field of it.
+      const { raw, body } = await readRequest(req);
       const route = `${req.method} ${url.pathname}`;
       log.push({ route, headers: { ...req.headers }, body, raw });
       const ctx = { req, res, url, raw, body, route, json: (...a) => json(res, ...a), issue };

@@ -9,7 +9,7 @@ import { extname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { pathToFileURL } from "node:url";
 
-import { PAGE_HELPERS, ROOT, explain, launchBrowser, makeJwt, newPage } from "./lib.mjs";
+import { PAGE_HELPERS, ROOT, explain, launchBrowser, makeJwt, newPage, readBody } from "./lib.mjs";
 
 const PKG = resolve(ROOT, process.env.FD_PKG ?? "pkg");
 const TYPES = { ".js": "text/javascript", ".html": "text/html" };
@@ -21,8 +21,7 @@ const TYPES = { ".js": "text/javascript", ".html": "text/html" };
 async function serve({ routes = {}, headers = {} } = {}) {
   const hits = [];
   const server = createServer(async (req, res) => {
-    let body = "";
-    for await (const chunk of req) body += chunk;
+    const body = await readBody(req);
     const path = new URL(req.url, "http://x").pathname;
     hits.push({ method: req.method, path, body });
     const route = routes[`${req.method} ${path}`];

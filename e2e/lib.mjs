@@ -247,13 +247,7 @@ export async function startServer({ staticDir, tokenLifetimeSec = 3600, port: li
       res.setHeader("Access-Control-Allow-Credentials", "true");
       res.setHeader("Vary", "Origin");
     }
-    const raw = await readBody(req);
-    let body;
-    try {
-      body = raw ? JSON.parse(raw) : undefined;
-    } catch {
-      body = raw;
-    }
+    const { raw, body } = await readRequest(req);
     state.requests.push({ method: req.method, path, query: url.search, headers: { ...req.headers }, body, raw });
 
     if (req.method === "OPTIONS") {
@@ -372,14 +366,21 @@ export async function startServer({ staticDir, tokenLifetimeSec = 3600, port: li
   };
 }
 
-function readBody(req) {
-  return new Promise((res, rej) => {
-    let data = "";
-    req.setEncoding("utf8");
-    req.on("data", (c) => (data += c));
-    req.on("end", () => res(data));
-    req.on("error", rej);
-  });
+/** A node:http request's whole body, as text. */
+export async function readBody(req) {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** A request's body as `raw` text and as `body`: parsed JSON, else the raw text (`undefined` when empty). */
+export async function readRequest(req) {
+  const raw = await readBody(req);
+  try {
+    return { raw, body: raw ? JSON.parse(raw) : undefined };
+  } catch {
+    return { raw, body: raw };
+  }
 }
 
 function send(res, status, type, body) {
