@@ -26,7 +26,10 @@ const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { cwd: root, stdio
 
 export function build({ quiet = false } = {}) {
   run("bash", ["scripts/setup.sh"]);
-  run("cargo", ["build", "--lib", "--release", "--target", "wasm32-unknown-unknown", ...(quiet ? ["--quiet"] : [])]);
+  // The feature `npm-allocator` puts in the package's global allocator (talc), which the crate leaves
+  // out when it is a Rust dependency.
+  const cargoArgs = ["build", "--lib", "--release", "--target", "wasm32-unknown-unknown", "--features", "npm-allocator"];
+  run("cargo", [...cargoArgs, ...(quiet ? ["--quiet"] : [])]);
   const raw = join(root, "target/wasm32-unknown-unknown/release/fd_fetch.wasm");
   rmSync(join(pkg, "snippets"), { recursive: true, force: true });
   run("wasm-bindgen", [raw, "--out-dir", pkg, "--target", "web", "--omit-default-module-path"]);
