@@ -1,9 +1,10 @@
 // npm run build: the npm package in pkg/, from a fresh machine.
 // cargo (release, size profile) -> wasm-bindgen --target web -> wasm-opt -Oz (npm binaryen) ->
 // wasm gzipped and inlined as base64 in fd_fetch_wasm.js (so no bundler needs to find a .wasm) ->
-// sizes printed and checked against the budget.
+// sizes printed and checked against the budget. pkg/README.md (the npm README), package.json, index.js,
+// index.d.ts and support.js are committed sources: the build leaves them alone.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,7 +27,10 @@ const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { cwd: root, stdio
 
 export function build({ quiet = false } = {}) {
   run("bash", ["scripts/setup.sh"]);
-  run("cargo", ["build", "--lib", "--release", "--target", "wasm32-unknown-unknown", ...(quiet ? ["--quiet"] : [])]);
+  // The feature `npm-allocator` puts in the package's global allocator (talc), which the crate leaves
+  // out when it is a Rust dependency.
+  const cargoArgs = ["build", "--lib", "--release", "--target", "wasm32-unknown-unknown", "--features", "npm-allocator"];
+  run("cargo", [...cargoArgs, ...(quiet ? ["--quiet"] : [])]);
   const raw = join(root, "target/wasm32-unknown-unknown/release/fd_fetch.wasm");
   rmSync(join(pkg, "snippets"), { recursive: true, force: true });
   run("wasm-bindgen", [raw, "--out-dir", pkg, "--target", "web", "--omit-default-module-path"]);
@@ -51,7 +55,6 @@ export function build({ quiet = false } = {}) {
   writeFileSync(join(pkg, "fd_fetch_wasm.js"), `export default "${wasmGz.toString("base64")}";\n`);
   rmSync(bg);
   rmSync(join(pkg, "fd_fetch_bg.wasm.d.ts"), { force: true });
-  copyFileSync(join(root, "README.md"), join(pkg, "README.md"));
 
   const sizes = sizeTable(wasmBytes.length, wasmGz.length);
   if (!quiet) printSizes(sizes);

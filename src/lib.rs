@@ -23,7 +23,13 @@
     )
 )]
 
-#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+// The npm package's allocator, only with the feature `npm-allocator` (scripts/build.mjs): a Rust app
+// that depends on the crate keeps its own.
+#[cfg(all(
+    feature = "npm-allocator",
+    target_family = "wasm",
+    not(target_feature = "atomics")
+))]
 #[global_allocator]
 static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
