@@ -534,7 +534,7 @@ export const FD_PROXY = join(ROOT, "target", "debug", "fd-proxy");
  * Resolves once it printed its address, with `{ origin, api, proxy, output(), stop() }`.
  */
 export async function startFdProxy(args) {
-  await run("cargo", ["build", "--quiet", "-p", "fd-proxy"], { timeoutMs: 600_000 });
+  await run("cargo", ["build", "--quiet", "-p", "fd-proxy", "--features", "mock"], { timeoutMs: 600_000 });
   const server = startChild(FD_PROXY, ["--listen", "127.0.0.1:0", ...args], {
     env: { FD_PROXY_COOKIE_KEY: randomBytes(64).toString("base64") },
   });
