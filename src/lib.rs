@@ -233,7 +233,7 @@ fn configure_now(c: &Client, options: &JsValue) -> Result<Option<Rc<Config>>, Fd
     Ok(restored.then_some(cfg))
 }
 
-#[wasm_bindgen(js_class = Client, skip_typescript)]
+#[wasm_bindgen(js_class = Client)]
 impl WasmClient {
     /// Replaces the options; the session is kept when `storageKey` stays. A new `authUrl` or
     /// `fetch` drops the refresh token.
