@@ -283,3 +283,16 @@ export function report(line) {
   if (out) out.textContent += line + "\n";
   else console.log(line);
 }
+
+/** The names of the Web Locks held in this origin (held, not pending). */
+export async function heldLockNames() {
+  const { held = [] } = await navigator.locks.query();
+  return held.map((l) => l.name);
+}
+
+/** Posts `data` on the BroadcastChannel `name`, as another tab would. */
+export function postOn(name, data) {
+  const channel = new BroadcastChannel(name);
+  channel.postMessage(data);
+  channel.close();
+}
