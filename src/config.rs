@@ -109,7 +109,7 @@ fn get(obj: &JsValue, key: &str) -> Result<Option<JsValue>, FdError> {
     js::own(obj, key).map_err(|_| FdError::bad_config(key, "could not be read (its getter threw)"))
 }
 
-fn number(obj: &JsValue, key: &str, default: f64, min: f64) -> Result<f64, FdError> {
+pub fn number(obj: &JsValue, key: &str, default: f64, min: f64) -> Result<f64, FdError> {
     match get(obj, key)? {
         None => Ok(default),
         Some(v) => v
