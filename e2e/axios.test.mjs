@@ -1,13 +1,13 @@
 // attachAxios with real axios (a devDependency, never shipped), in Node and in headless Chromium,
-// against fd-proxy's mock behind a recording front server (e2e/recorder.mjs) that shows which
+// against fd-proxy's mock behind a recording front server (e2e/harness.mjs) that shows which
 // requests carried a token. Each scenario is one function run in both places: in Node with the
 // built package and axios's Node build, in a page with pkg/ and axios's browser ESM build.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { PAGE_HELPERS, PKG, ROOT, explain, launchBrowser, newPage, startFdProxy } from "./lib.mjs";
-import { startRecorder } from "./recorder.mjs";
+import { inNode, inPage, startRecorder } from "./harness.mjs";
+import { PAGE_HELPERS, PKG, ROOT, launchBrowser, startFdProxy } from "./lib.mjs";
 
 const USER = { username: "alice", password: "wonderland" };
 const PARTNER = "acme-eu";
@@ -18,7 +18,7 @@ const PAGE = `<!doctype html>
   import * as lib from "/pkg/index.js";
   import axios from "/axios/axios.js";
   ${PAGE_HELPERS}
-  window.axios = axios;
+  window.scenarioEnv = { lib, axios };
   window.ready = true;
 </script></head><body><h1>axios</h1></body></html>`;
 const LOGIN = `<!doctype html><html><head><meta charset="utf-8"><title>login</title></head><body>login</body></html>`;
@@ -50,8 +50,8 @@ after(async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Scenarios: self-contained functions (they are sent to the page as source), given
-// { lib, axios, describe, sleep, key, api, origin, other, user, partner }; they return plain data.
+// Scenarios (see harness.mjs), given { lib, axios, describe, sleep, key, api, origin, other, user,
+// partner, sentAuth }.
 
 /** Whether the request config that axios used carried a token (what the interceptor set). */
 const SENT_AUTH = `(config) => Boolean(config && config.headers && (typeof config.headers.get === "function" ? config.headers.get("Authorization") : config.headers.Authorization))`;
@@ -186,40 +186,10 @@ function args() {
   return { key: `axios-${keys}`, api: api.api, origin: api.origin, other: other.origin, user: USER, partner: PARTNER, sentAuth: SENT_AUTH };
 }
 
-const describeNode = (e) =>
-  e !== null && typeof e === "object"
-    ? { isFdError: e instanceof lib.FdError, isError: e instanceof Error, name: e.name, code: e.code, message: String(e.message), status: e.status }
-    : { thrown: String(e) };
+const inNodeHere = (scenario) => inNode(scenario, { lib, axios }, args());
+const inChromium = (scenario) => inPage(browser, `${api.origin}/axios.html`, scenario, args());
 
-async function inNode(scenario) {
-  return scenario({ lib, axios, describe: describeNode, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), ...args() });
-}
-
-async function inChromium(scenario) {
-  const { context, page } = await newPage(browser);
-  try {
-    await page.goto(`${api.origin}/axios.html`);
-    await page.waitForFunction(() => window.ready === true, null, { timeout: 15_000 }).catch((e) => {
-      throw new Error(`the page did not load: ${e.message}${explain(page)}`);
-    });
-    return await page
-      .evaluate(
-        ([src, a]) => {
-          const fn = (0, eval)(`(${src})`);
-          const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-          return fn({ lib: window.lib, axios: window.axios, describe: window.describeError, sleep, ...a });
-        },
-        [scenario.toString(), args()],
-      )
-      .catch((e) => {
-        throw new Error(`${e.message}${explain(page)}`);
-      });
-  } finally {
-    await context.close();
-  }
-}
-
-const RUNTIMES = { node: inNode, chromium: inChromium };
+const RUNTIMES = { node: inNodeHere, chromium: inChromium };
 
 function clearLogs() {
   api.clear();

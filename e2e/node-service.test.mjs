@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { PKG, ROOT, USER, run, startChild, startFdProxy } from "./lib.mjs";
-import { mockRequestsTo } from "./mock-log.mjs";
+import { mockRequestsTo } from "./harness.mjs";
 
 const SERVICE = join(ROOT, "examples", "node-service", "service.mjs");
 const LIFETIME_S = 6;

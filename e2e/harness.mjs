@@ -1,4 +1,8 @@
-// A recording front server for the issue-9 suites (axios, instances, worker): it forwards `/api`
+// Helpers of the suites for Node services, axios, instances and workers (node-service, axios,
+// instances, worker): a recording front server, the mock's request log, and scenario runners that
+// run one function in this Node process and in a page.
+//
+// The recorder: it forwards `/api`
 // and `/api/…` to fd-proxy's mock (so tokens are checked by the one mock), answers every other
 // path itself with 200 `{"path"}` (or 401 for paths ending in `/401`), serves static files under
 // given prefixes, and records, for every request that is not a static file, what a token leak
@@ -8,7 +12,8 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createServer } from "node:http";
 import { extname, join, resolve, sep } from "node:path";
-import { readBody } from "./lib.mjs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { explain, newPage, readBody } from "./lib.mjs";
 
 const MIME = {
   ".html": "text/html; charset=utf-8",
@@ -117,4 +122,82 @@ async function serveFile(res, dir, rel) {
   }
   res.writeHead(200, { "content-type": MIME[extname(path)] ?? "application/octet-stream", "content-length": st.size, "cache-control": "no-store" });
   createReadStream(path).pipe(res);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mock's request log: what fd-proxy's mock saw, `[{ method, path, status, … }]`, oldest first.
+// Read from the mock's request log (`GET /api/_mock/requests`) where the mock has one, else from
+// fd-proxy's per-request log lines on stderr (`request{method=GET path="/api/me"}: … status=200`),
+// which hold no token.
+
+const LINE = /request\{method=(\w+) path="([^"]*)"\}[^\n]*?\bstatus=(\d+)/g;
+
+/** Every request the mock of `proxy` (from `startFdProxy`) answered so far, except log reads. */
+export async function mockRequests(proxy) {
+  const r = await fetch(`${proxy.api}/_mock/requests`).catch(() => null);
+  if (r?.ok && (r.headers.get("content-type") ?? "").includes("json")) {
+    const log = await r.json();
+    return log
+      .map(({ method, path, status, partner, token, user }) => ({
+        method,
+        path: path.startsWith("/api") ? path : `/api${path}`,
+        status,
+        partner,
+        token,
+        user,
+      }))
+      .filter((q) => !q.path.startsWith("/api/_mock/"));
+  }
+  await r?.arrayBuffer();
+  // The log line is written once the answer is ready, a moment after the client has it.
+  await sleep(100);
+  return [...proxy.output().matchAll(LINE)]
+    .map(([, method, path, status]) => ({ method, path, status: Number(status) }))
+    .filter((q) => !q.path.startsWith("/api/_mock/"));
+}
+
+/** The requests of `proxy`'s mock to `METHOD /api/path`. */
+export async function mockRequestsTo(proxy, route) {
+  return (await mockRequests(proxy)).filter((q) => `${q.method} ${q.path}` === route);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios: a self-contained async function (no closure: it is sent to pages as source) given
+// `{ ...env, describe, sleep, ...args }` and returning plain data. In a page, `env` is
+// `window.scenarioEnv` (set by the page), `describe` is lib.mjs's `describeError`.
+
+/** An error as plain data, as `PAGE_HELPERS`' `describeError` gives it in a page. */
+export const describeWith = (lib) => (e) =>
+  e !== null && typeof e === "object"
+    ? { isFdError: e instanceof lib.FdError, isError: e instanceof Error, name: e.name, code: e.code, message: String(e.message), status: e.status }
+    : { thrown: String(e) };
+
+/** Runs `scenario` in this process with `env` (which must hold `lib`). */
+export function inNode(scenario, env, args) {
+  return scenario({ ...env, describe: describeWith(env.lib), sleep: (ms) => sleep(ms), ...args });
+}
+
+/** Opens `url` in a fresh context of `browser`, waits for `window.ready`, and runs `scenario` there. */
+export async function inPage(browser, url, scenario, args) {
+  const { context, page } = await newPage(browser);
+  try {
+    await page.goto(url);
+    await page.waitForFunction(() => window.ready === true, null, { timeout: 15_000 }).catch((e) => {
+      throw new Error(`the page did not load: ${e.message}${explain(page)}`);
+    });
+    return await page
+      .evaluate(
+        ([src, a]) => {
+          const fn = (0, eval)(`(${src})`);
+          const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+          return fn({ ...window.scenarioEnv, describe: window.describeError, sleep, ...a });
+        },
+        [scenario.toString(), args],
+      )
+      .catch((e) => {
+        throw new Error(`${e.message}${explain(page)}`);
+      });
+  } finally {
+    await context.close();
+  }
 }
