@@ -26,7 +26,7 @@ const MIME = {
 /**
  * Starts the recorder on 127.0.0.1. `upstream`: the mock's origin (`startFdProxy`'s `origin`), or
  * none (then `/api` is answered like any other path). `statics`: `{ "/prefix/": directory }`;
- * `pages`: `{ "/path": html }`. Returns `{ origin, api, log, to(route), clear(), close() }`.
+ * `pages`: `{ "/path": text }` (HTML, or as its extension says). Returns `{ origin, api, log, to(route), clear(), close() }`.
  */
 export async function startRecorder({ upstream, statics = {}, pages = {} } = {}) {
   const log = [];
@@ -35,7 +35,7 @@ export async function startRecorder({ upstream, statics = {}, pages = {} } = {})
       const url = new URL(req.url, "http://x");
       const path = url.pathname;
       if (req.method === "GET" && pages[path] !== undefined) {
-        res.writeHead(200, { "content-type": MIME[".html"], "cache-control": "no-store" });
+        res.writeHead(200, { "content-type": MIME[extname(path)] ?? MIME[".html"], "cache-control": "no-store" });
         return res.end(pages[path]);
       }
       for (const [prefix, dir] of Object.entries(statics)) {
