@@ -5,6 +5,9 @@
 //! tokens signed with a random per-process secret, opaque refresh tokens (non-rotating, or rotating
 //! on every refresh with `--rotate-refresh-tokens`), single-use MFA sessions, and revocable
 //! sessions (the demo revokes one to show "401 → /login").
+//!
+//! It also keeps a log of the requests it answered, for tests: `GET /api/_mock/requests` (see
+//! [`LoggedRequest`]), cleared by `DELETE /api/_mock/requests`.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -14,15 +17,18 @@ use std::{
 
 use axum::{
     body::Bytes,
-    extract::State,
+    extract::{Request, State},
     http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri},
+    middleware::{self, Next},
     response::Response,
     routing::{get, post, put},
     Router,
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine as _};
 use rand::RngCore;
+use serde::Serialize;
 use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
@@ -61,6 +67,13 @@ const INVALID_REFRESH: ApiError = ApiError::new(StatusCode::UNAUTHORIZED, "inval
 /// `NotAuthorizedException` with this message.
 const ROTATED_AWAY: ApiError = ApiError::new(StatusCode::BAD_REQUEST, "invalid_grant")
     .with_message("Refresh Token has been revoked");
+
+/// Where the mock is mounted: the request log's paths start with it.
+pub const MOUNT: &str = "/api";
+/// The request log's route, under [`MOUNT`].
+const LOG_ROUTE: &str = "/_mock/requests";
+/// Requests the log keeps; past it the oldest go first.
+pub const LOG_MAX: usize = 10_000;
 
 /// The partner-selection header every protected endpoint requires.
 pub const PARTNER_HEADER: &str = "x-preferred-partner-id";
@@ -230,10 +243,34 @@ impl Store {
     }
 }
 
+/// One request the mock answered, as `GET /api/_mock/requests` lists it. Never a token, a refresh
+/// token, a password or a body: the bearer token only as the start of its SHA-256.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedRequest {
+    pub method: String,
+    /// The path from the server's root (`/api/me`), without the query.
+    pub path: String,
+    pub status: u16,
+    /// `X-Preferred-Partner-Id`, when sent (and valid UTF-8).
+    pub partner: Option<String>,
+    /// The first 16 hex digits of the SHA-256 of the bearer token, when one was sent.
+    pub token: Option<String>,
+    /// `sub` of the bearer token when it is one of this mock's; else, for a sign-in, MFA answer or
+    /// refresh that issued tokens, the user they were issued to.
+    pub user: Option<String>,
+    /// When the mock answered, in milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// The user an answer issued tokens to, for the request log (a response extension).
+#[derive(Debug, Clone, Copy)]
+struct IssuedTo(&'static str);
+
 struct Inner {
     config: MockConfig,
     signer: Signer,
     store: Mutex<Store>,
+    log: Mutex<VecDeque<LoggedRequest>>,
 }
 
 #[derive(Clone)]
@@ -244,6 +281,19 @@ impl Mock {
         // A panic while holding the lock cannot leave the maps half-updated in a way that
         // matters for a mock, so keep serving.
         self.0.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn log(&self) -> MutexGuard<'_, VecDeque<LoggedRequest>> {
+        self.0.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds an entry to the request log, dropping the oldest past [`LOG_MAX`].
+    fn record(&self, entry: LoggedRequest) {
+        let mut log = self.log();
+        while log.len() >= LOG_MAX {
+            log.pop_front();
+        }
+        log.push_back(entry);
     }
 
     /// Signs an access and an id token for this user and session.
@@ -286,29 +336,25 @@ impl Mock {
             |e| e.expires > now,
         );
         let (access, id) = self.mint(user, &sid);
-        respond::json(
-            StatusCode::OK,
-            &json!({
-                "AccessToken": access,
-                "IdToken": id,
-                "RefreshToken": refresh,
-                "ExpiresIn": self.0.config.token_lifetime,
-                "TokenType": "Bearer",
-            }),
+        issued_to(
+            user,
+            respond::json(
+                StatusCode::OK,
+                &json!({
+                    "AccessToken": access,
+                    "IdToken": id,
+                    "RefreshToken": refresh,
+                    "ExpiresIn": self.0.config.token_lifetime,
+                    "TokenType": "Bearer",
+                }),
+            ),
         )
     }
 
     /// Checks the bearer token and the partner header of a protected call.
     fn authorize(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         let invalid = || ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token");
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .ok_or_else(invalid)?;
+        let token = bearer_token(headers).ok_or_else(invalid)?;
         let claims = self.0.signer.verify(token).ok_or_else(invalid)?;
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
         if text("token_use") != Some("access") || text("iss") != Some(ISSUER) {
@@ -413,6 +459,7 @@ pub fn router(config: MockConfig) -> Router {
         config,
         signer: Signer::random(),
         store: Mutex::new(Store::default()),
+        log: Mutex::new(VecDeque::new()),
     }));
     Router::new()
         .route("/auth", post(sign_in))
@@ -422,10 +469,90 @@ pub fn router(config: MockConfig) -> Router {
         .route("/orders", get(orders))
         .route("/session/revoke", post(revoke_session))
         .route("/demo-config", get(demo_config))
+        .route(LOG_ROUTE, get(list_requests).delete(clear_requests))
         .fallback(respond::not_found)
         .method_not_allowed_fallback(respond::method_not_allowed)
-        .with_state(mock)
+        .with_state(mock.clone())
         .layer(cors)
+        // Outside the CORS layer, so that preflights are logged too.
+        .layer(middleware::from_fn_with_state(mock, log_request))
+}
+
+/// Records every request the mock answers, except those to the log itself.
+async fn log_request(State(mock): State<Mock>, request: Request, next: Next) -> Response {
+    // Inside `nest`, the path comes without the mount point.
+    let path = request.uri().path();
+    if path == LOG_ROUTE {
+        return next.run(request).await;
+    }
+    let path = format!("{MOUNT}{path}");
+    let method = request.method().to_string();
+    let headers = request.headers();
+    let partner = headers
+        .get(PARTNER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bearer = bearer_token(headers);
+    let token = bearer.map(token_digest);
+    let user = bearer
+        .and_then(|t| mock.0.signer.verify(t))
+        .and_then(|claims| claims.get("sub").and_then(Value::as_str).map(str::to_owned));
+    let response = next.run(request).await;
+    let user = user.or_else(|| {
+        response
+            .extensions()
+            .get::<IssuedTo>()
+            .map(|u| u.0.to_owned())
+    });
+    mock.record(LoggedRequest {
+        method,
+        path,
+        status: response.status().as_u16(),
+        partner,
+        token,
+        user,
+        at: unix_now_ms(),
+    });
+    response
+}
+
+/// `GET /api/_mock/requests`: the request log, oldest first.
+async fn list_requests(State(mock): State<Mock>) -> Response {
+    let log: Vec<LoggedRequest> = mock.log().iter().cloned().collect();
+    respond::json(StatusCode::OK, &json!(log))
+}
+
+/// `DELETE /api/_mock/requests`: empties the request log.
+async fn clear_requests(State(mock): State<Mock>) -> Response {
+    mock.log().clear();
+    respond::no_content()
+}
+
+/// The token of an `Authorization: Bearer …` header.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+}
+
+/// The first 16 hex digits of a token's SHA-256: enough to tell tokens apart in a test, useless
+/// for calling the API.
+pub fn token_digest(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Marks an answer as having issued tokens to `user`, for the request log.
+fn issued_to(user: &'static User, mut response: Response) -> Response {
+    response.extensions_mut().insert(IssuedTo(user.username));
+    response
 }
 
 /// A JSON object body, or the 400 (with `message`) to answer.
@@ -574,7 +701,7 @@ async fn refresh_token(State(mock): State<Mock>, body: Bytes) -> Result<Response
     if let Some(refresh) = rotate_to {
         answer["RefreshToken"] = Value::String(refresh);
     }
-    Ok(respond::json(StatusCode::OK, &answer))
+    Ok(issued_to(user, respond::json(StatusCode::OK, &answer)))
 }
 
 /// Sleeps for `?delay_ms=` (clamped), then checks the caller: the demo timeline uses the delay
@@ -687,6 +814,13 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A new opaque refresh token.

@@ -678,3 +678,193 @@ async fn wrong_mfa_codes_across_challenges_lock_the_user_out() {
     let alice = post(&server.url("/api/auth"), &[], &alice()).await;
     assert_eq!(alice.status, StatusCode::OK);
 }
+
+/// The first 16 hex digits of a token's SHA-256, as the request log shows it.
+fn digest16(token: &str) -> String {
+    use sha2::Digest as _;
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn request_log(server: &Server) -> Vec<Value> {
+    let reply = get(&server.url("/api/_mock/requests"), &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_json_headers(&reply);
+    reply.json().as_array().expect("a JSON array").clone()
+}
+
+#[tokio::test]
+async fn the_request_log_lists_what_the_mock_answered_without_secrets() {
+    let mut server = Server::start(&["--mock-api", "--no-proxy"]);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let signed_in = post(&server.url("/api/auth"), &[], &alice()).await.json();
+    let access = str_field(&signed_in, "AccessToken").to_owned();
+    let refresh = str_field(&signed_in, "RefreshToken").to_owned();
+    assert_eq!(
+        get_as(&server.url("/api/me?delay_ms=1"), &access, "acme-eu")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_as(&server.url("/api/me"), &access, "nope").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let refreshed = refresh_with(&server, &refresh).await.json();
+    let fresh = str_field(&refreshed, "AccessToken").to_owned();
+    let preflight = send(
+        Method::OPTIONS,
+        &server.url("/api/orders"),
+        &[
+            ("origin", "http://page.test"),
+            ("access-control-request-method", "GET"),
+        ],
+        None,
+    )
+    .await;
+    assert!(preflight.status.is_success(), "{preflight:?}");
+    assert_eq!(
+        get_as(&server.url("/api/orders"), "not-a-jwt", "acme-eu")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let log = request_log(&server).await;
+    let summary: Vec<_> = log
+        .iter()
+        .map(|e| {
+            (
+                e["method"].as_str().unwrap_or("?").to_owned(),
+                e["path"].as_str().unwrap_or("?").to_owned(),
+                e["status"].as_u64().unwrap_or(0),
+                e["partner"].clone(),
+                e["token"].clone(),
+                e["user"].clone(),
+            )
+        })
+        .collect();
+    let (a, f) = (json!(digest16(&access)), json!(digest16(&fresh)));
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "POST".into(),
+                "/api/auth".into(),
+                200,
+                Value::Null,
+                Value::Null,
+                json!("alice")
+            ),
+            (
+                "GET".into(),
+                "/api/me".into(),
+                200,
+                json!("acme-eu"),
+                a.clone(),
+                json!("alice")
+            ),
+            (
+                "GET".into(),
+                "/api/me".into(),
+                403,
+                json!("nope"),
+                a,
+                json!("alice")
+            ),
+            (
+                "POST".into(),
+                "/api/auth/refresh_token".into(),
+                200,
+                Value::Null,
+                Value::Null,
+                json!("alice")
+            ),
+            (
+                "OPTIONS".into(),
+                "/api/orders".into(),
+                200,
+                Value::Null,
+                Value::Null,
+                Value::Null
+            ),
+            (
+                "GET".into(),
+                "/api/orders".into(),
+                401,
+                json!("acme-eu"),
+                json!(digest16("not-a-jwt")),
+                Value::Null
+            ),
+        ],
+        "{log:#?}"
+    );
+    assert_ne!(f, json!(digest16(&access)));
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let times: Vec<u64> = log.iter().map(|e| e["at"].as_u64().expect("at")).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "oldest first: {times:?}"
+    );
+    assert!(
+        times.iter().all(|t| (before..=after).contains(t)),
+        "{times:?}"
+    );
+    for entry in &log {
+        let keys: Vec<_> = entry.as_object().expect("object").keys().cloned().collect();
+        assert_eq!(keys.len(), 7, "{entry}");
+    }
+    let text = serde_json::to_string(&log).expect("JSON");
+    for secret in [
+        access.as_str(),
+        refresh.as_str(),
+        fresh.as_str(),
+        "wonderland",
+    ] {
+        assert!(!text.contains(secret), "the log shows a secret: {text}");
+    }
+
+    // DELETE clears it; reading or clearing the log is not logged.
+    let cleared = send(
+        Method::DELETE,
+        &server.url("/api/_mock/requests"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(cleared.status, StatusCode::NO_CONTENT);
+    assert_eq!(request_log(&server).await, Vec::<Value>::new());
+    get(&server.url("/api/demo-config"), &[]).await;
+    let log = request_log(&server).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["path"], "/api/demo-config");
+    server.stop();
+    assert!(!server.output().contains(&access));
+}
+
+#[tokio::test]
+async fn the_request_log_keeps_the_last_ten_thousand() {
+    let server = Server::start(&["--mock-api", "--no-proxy"]);
+    let client = common::client();
+    for i in 0..10_010 {
+        let reply = client
+            .get(server.url(&format!("/api/nowhere/{i}")))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(reply.status(), StatusCode::NOT_FOUND);
+    }
+    let log = request_log(&server).await;
+    assert_eq!(log.len(), 10_000);
+    assert_eq!(log[0]["path"], "/api/nowhere/10");
+    assert_eq!(log[9_999]["path"], "/api/nowhere/10009");
+}
