@@ -12,6 +12,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createServer } from "node:http";
 import { extname, join, resolve, sep } from "node:path";
+import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { explain, newPage, readBody } from "./lib.mjs";
 
@@ -125,36 +126,19 @@ async function serveFile(res, dir, rel) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The mock's request log: what fd-proxy's mock saw, `[{ method, path, status, … }]`, oldest first.
-// Read from the mock's request log (`GET /api/_mock/requests`) where the mock has one, else from
-// fd-proxy's per-request log lines on stderr (`request{method=GET path="/api/me"}: … status=200`),
-// which hold no token.
-
-const LINE = /request\{method=(\w+) path="([^"]*)"\}[^\n]*?\bstatus=(\d+)/g;
+// The mock's request log (`GET {origin}/api/_mock/requests`): what fd-proxy's mock answered,
+// oldest first, `{ method, path, status, partner, token, user, at }` where `token` is the first 16
+// hex digits of the bearer token's SHA-256 (never a token).
 
 /** Every request the mock of `proxy` (from `startFdProxy`) answered so far, except log reads. */
 export async function mockRequests(proxy) {
-  const r = await fetch(`${proxy.api}/_mock/requests`).catch(() => null);
-  if (r?.ok && (r.headers.get("content-type") ?? "").includes("json")) {
-    const log = await r.json();
-    return log
-      .map(({ method, path, status, partner, token, user }) => ({
-        method,
-        path: path.startsWith("/api") ? path : `/api${path}`,
-        status,
-        partner,
-        token,
-        user,
-      }))
-      .filter((q) => !q.path.startsWith("/api/_mock/"));
-  }
-  await r?.arrayBuffer();
-  // The log line is written once the answer is ready, a moment after the client has it.
-  await sleep(100);
-  return [...proxy.output().matchAll(LINE)]
-    .map(([, method, path, status]) => ({ method, path, status: Number(status) }))
-    .filter((q) => !q.path.startsWith("/api/_mock/"));
+  const r = await fetch(`${proxy.api}/_mock/requests`);
+  if (!r.ok) throw new Error(`the mock's request log answered ${r.status}: ${await r.text()}`);
+  return (await r.json()).filter((q) => !q.path.startsWith("/api/_mock/"));
 }
+
+/** How the mock's request log shows `token`: the first 16 hex digits of its SHA-256. */
+export const tokenHash = (token) => createHash("sha256").update(token).digest("hex").slice(0, 16);
 
 /** The requests of `proxy`'s mock to `METHOD /api/path`. */
 export async function mockRequestsTo(proxy, route) {

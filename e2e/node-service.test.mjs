@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { PKG, ROOT, USER, run, startChild, startFdProxy } from "./lib.mjs";
-import { mockRequestsTo } from "./harness.mjs";
+import { mockRequestsTo, tokenHash } from "./harness.mjs";
 
 const SERVICE = join(ROOT, "examples", "node-service", "service.mjs");
 const LIFETIME_S = 6;
@@ -55,7 +55,7 @@ async function waitForOutput(p, re) {
 
 test("the service signs in, stays fresh over two token lifetimes with the background refresh, and exits by itself", async () => {
   const durationMs = (2 * LIFETIME_S + 2) * 1000;
-  const before401 = (await mockRequestsTo(proxy, "GET /api/orders")).length;
+  const beforeOrders = (await mockRequestsTo(proxy, "GET /api/orders")).length;
   const beforeRefresh = (await mockRequestsTo(proxy, "POST /api/auth/refresh_token")).length;
   const service = startChild("node", [SERVICE], {
     env: { ...SETTINGS, FD_BASE_URL: proxy.api, FD_DURATION_MS: String(durationMs) },
@@ -80,9 +80,15 @@ test("the service signs in, stays fresh over two token lifetimes with the backgr
   assert.deepEqual(refreshes.filter((r) => r.outcome !== "fresh"), [], "every refresh was fresh");
 
   // The mock's side: every call answered 200 (none expired, none 401), at least two refreshes.
-  const orders = (await mockRequestsTo(proxy, "GET /api/orders")).slice(before401);
+  const orders = (await mockRequestsTo(proxy, "GET /api/orders")).slice(beforeOrders);
   assert.equal(orders.length, calls.length, "the mock saw each call once");
   assert.deepEqual(orders.filter((q) => q.status !== 200), [], "the mock answered every call 200");
+  for (const q of orders) {
+    assert.equal(q.user, "alice", "each call carried alice's token");
+    assert.equal(q.partner, "acme-eu", "and the partner id");
+  }
+  const tokens = new Set(orders.map((q) => q.token));
+  assert.ok(tokens.size >= 3, `the calls went with the sign-in's token and at least two refreshed ones (${tokens.size} tokens)`);
   const refreshed = (await mockRequestsTo(proxy, "POST /api/auth/refresh_token")).slice(beforeRefresh);
   assert.ok(refreshed.length >= 2, `the mock saw at least two refreshes (saw ${refreshed.length})`);
   assert.deepEqual(refreshed.filter((q) => q.status !== 200), [], "every refresh succeeded");
@@ -121,6 +127,8 @@ test("given tokens through setSession, the service refreshes them, and SIGTERM e
     assert.doesNotMatch(out, TOKENISH, "nothing token-shaped in the output");
     const refreshed = (await mockRequestsTo(proxy, "POST /api/auth/refresh_token")).slice(beforeRefresh);
     assert.ok(refreshed.length >= 1 && refreshed.every((q) => q.status === 200), "the mock answered the refresh");
+    const used = (await mockRequestsTo(proxy, "GET /api/orders")).filter((q) => q.token === tokenHash(tokens.AccessToken));
+    assert.ok(used.length >= 1, "the first calls went with the access token it was given");
   } finally {
     await service.stop();
   }
