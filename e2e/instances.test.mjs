@@ -159,9 +159,9 @@ async function closeStopsTimers({ lib, describe, sleep, keyA, keyB, apiA, apiB }
   const aAfter = heard.a;
   const closedCall = await a.fd("/me").then((v) => ({ ok: v }), (e) => ({ error: describe(e) }));
   b.stopAutoRefresh();
-  await sleep(100); // a tick in flight settles
+  await sleep(300); // a tick in flight settles
   const bAtStop = heard.b;
-  await sleep(300); // several intervals
+  await sleep(400); // ten intervals
   const bAfterStop = heard.b;
   b.close();
   return { bothRan, aAtClose, aAfter, bAtClose, bRanOn, closedCall, bAtStop, bAfterStop };
@@ -200,12 +200,15 @@ for (const [where, runIn] of Object.entries(RUNTIMES)) {
       assert.equal(q.partner, "builders-uk");
     }
 
-    // A refreshed alone, and only A's listener heard it.
+    // A refreshed, B did not, and each listener heard only its own client's refreshes. (A may
+    // refresh again on a slow machine: its tokens are under its threshold a second after each.)
     assert.ok(steps.afterThreshold.every((r) => r.ok), JSON.stringify(steps.afterThreshold));
-    assert.equal(recA.to("POST /api/auth/refresh_token").length, 1, "A refreshed once");
+    const refreshesA = recA.to("POST /api/auth/refresh_token");
+    assert.ok(refreshesA.length >= 1, "A refreshed");
+    assert.equal(heard.refreshA.length, refreshesA.length, "A's onRefresh heard each of A's refreshes");
+    assert.ok(heard.refreshA.every((o) => o === "fresh") || heard.refreshA.at(-1) === "dead", JSON.stringify(heard.refreshA));
     assert.equal(recB.to("POST /api/auth/refresh_token").length, 0, "B did not refresh");
-    assert.deepEqual(heard.refreshA, ["fresh"]);
-    assert.deepEqual(heard.refreshB, []);
+    assert.deepEqual(heard.refreshB, [], "B's onRefresh heard nothing");
 
     // B's sign-out: A signed in and working; B's call is not_signed_in and sends nothing.
     assert.deepEqual(steps.afterSignOutB.a, { partnerId: "acme-eu" });
@@ -224,7 +227,10 @@ for (const [where, runIn] of Object.entries(RUNTIMES)) {
 
     // Each onSessionChange heard only its own client: A's sign-in, refresh and end; B's sign-in,
     // sign-out and sign-in again.
-    assert.deepEqual(heard.changesA, ["acme-eu", "acme-eu", null], `A's changes: ${JSON.stringify(heard.changesA)}`);
+    const changesA = JSON.stringify(heard.changesA);
+    assert.equal(heard.changesA.at(-1), null, `A's changes end with its end: ${changesA}`);
+    assert.ok(heard.changesA.length >= 3, `A's sign-in, refresh(es) and end: ${changesA}`);
+    assert.ok(heard.changesA.slice(0, -1).every((p) => p === "acme-eu"), `A heard only A's sessions: ${changesA}`);
     assert.deepEqual(heard.changesB, ["builders-uk", null, "builders-uk"], `B's changes: ${JSON.stringify(heard.changesB)}`);
 
     if (where === "chromium") {
@@ -262,12 +268,12 @@ for (const [where, runIn] of Object.entries(RUNTIMES)) {
     assert.equal(r.aAfter, r.aAtClose, "A heard no refresh after close()");
     assert.equal(r.bAfterStop, r.bAtStop, "B's timer stopped with stopAutoRefresh()");
     assert.equal(r.closedCall.error?.isFdError, true, `a closed client's call rejects: ${JSON.stringify(r.closedCall)}`);
-    // The APIs' side agrees: A's refreshes all came before B's last ones, and A's count matches
-    // what A heard before close.
-    const refreshesA = recA.to("POST /api/auth/refresh_token");
-    const refreshesB = recB.to("POST /api/auth/refresh_token");
-    assert.equal(refreshesA.length, r.aAtClose, "A's API saw as many refreshes as A heard, none after close");
-    assert.equal(refreshesB.length, r.bAfterStop, "B's API saw as many refreshes as B heard");
+    // The APIs' side agrees: while B refreshed three more times, A's API saw at most the one
+    // refresh that may have been in flight when A closed.
+    const refreshesA = recA.to("POST /api/auth/refresh_token").length;
+    const refreshesB = recB.to("POST /api/auth/refresh_token").length;
+    assert.ok(refreshesA >= r.aAtClose && refreshesA <= r.aAtClose + 1, `A's API: ${refreshesA} refreshes, A heard ${r.aAtClose}`);
+    assert.equal(refreshesB, r.bAfterStop, "B's API saw as many refreshes as B heard");
     assert.equal(recA.to("GET /api/me").length, 0, "the closed client sent nothing");
   });
 }
