@@ -1,13 +1,14 @@
-// fd-fetch's entry. `configure` loads the wasm once (it is inlined in fd_fetch_wasm.js, gzipped, so
-// no bundler plugin, asset copying or init call is needed); every other export forwards to it and,
-// before that, throws or rejects with FdError `not_configured`. Nothing here touches `window`.
+// fd-fetch's entry. `configure` and `createClient` load the wasm once (it is inlined in
+// fd_fetch_wasm.js, gzipped, so no bundler plugin, asset copying or init call is needed). The wasm
+// exports one thing, `createClient`; the module-level exports act on one default client, which
+// `configure` creates or reconfigures, and before that throw or reject with FdError
+// `not_configured`. Nothing here touches `window`.
 import initWasm, * as wasm from "./fd_fetch.js";
-import { FdError } from "./support.js";
+import { FdError, attachAxios as attach } from "./support.js";
 
 export { FdError };
 
-let loading; // Promise of the instantiated module, shared by concurrent configure calls.
-let ready = false; // Set once a configure call has succeeded.
+let loading; // Promise of the instantiated module, shared by concurrent calls.
 
 const unsupported = (what) => new FdError("unsupported", `fd-fetch: cannot run here: ${what}`);
 
@@ -27,28 +28,85 @@ async function load() {
   await initWasm({ module_or_path: await new Response(stream).arrayBuffer() });
 }
 
-export async function configure(options) {
-  await (loading ??= load().catch((e) => {
+const loaded = () =>
+  (loading ??= load().catch((e) => {
     loading = undefined; // let a later call try again
     throw e;
   }));
-  await wasm.configure(options);
-  ready = true;
+
+const SYNC = ["setSession", "getSession", "signOut", "onSessionChange", "onRefresh", "startAutoRefresh", "stopAutoRefresh"];
+const ASYNC = ["fd", "fdResponse", "signIn", "completeMfa", "ensureFresh"];
+
+/**
+ * The methods of a client, acting on whatever wasm client `get()` returns; with none (not yet
+ * configured, or closed) they throw or reject with `missing()`. Plain closures: `const { fd } =
+ * client` works.
+ */
+function methods(get, missing) {
+  const need = () => {
+    const c = get();
+    if (!c) throw missing();
+    return c;
+  };
+  const api = {};
+  for (const m of SYNC) api[m] = (...args) => need()[m](...args);
+  for (const m of ASYNC) api[m] = (...args) => (get() ? get()[m](...args) : Promise.reject(missing()));
+  api.attachAxios = (instance) =>
+    attach(
+      {
+        covers: (url) => need().covers(url),
+        unauthorized: (token) => get()?.unauthorized(token),
+        ensureFresh: api.ensureFresh,
+      },
+      instance,
+    );
+  return api;
+}
+
+let main; // The default client, once a configure call has succeeded.
+let queue = Promise.resolve(); // configure calls run one after the other, the last one wins.
+
+export function configure(options) {
+  const run = queue.then(async () => {
+    await loaded();
+    if (main) await main.configure(options);
+    else main = await wasm.createClient(options);
+  });
+  queue = run.catch(() => {});
+  return run;
 }
 
 const notConfigured = () => new FdError("not_configured", "fd-fetch: call `await configure(options)` first");
-const sync = (f) => (...args) => {
-  if (!ready) throw notConfigured();
-  return f(...args);
-};
-const async = (f) => (...args) => (ready ? f(...args) : Promise.reject(notConfigured()));
 
-export const fd = async(wasm.fd);
-export const fdResponse = async(wasm.fdResponse);
-export const signIn = async(wasm.signIn);
-export const completeMfa = async(wasm.completeMfa);
-export const ensureFresh = async(wasm.ensureFresh);
-export const setSession = sync(wasm.setSession);
-export const getSession = sync(wasm.getSession);
-export const signOut = sync(wasm.signOut);
-export const onSessionChange = sync(wasm.onSessionChange);
+export const {
+  fd,
+  fdResponse,
+  signIn,
+  completeMfa,
+  ensureFresh,
+  setSession,
+  getSession,
+  signOut,
+  onSessionChange,
+  onRefresh,
+  startAutoRefresh,
+  stopAutoRefresh,
+  attachAxios,
+} = methods(() => main, notConfigured);
+
+/** An independent client: its own options, session, refresh, listeners and timer. */
+export async function createClient(options) {
+  await loaded();
+  let inner = await wasm.createClient(options);
+  const client = methods(
+    () => inner,
+    () => new FdError("not_configured", "fd-fetch: this client was closed"),
+  );
+  client.close = () => {
+    if (!inner) return;
+    inner.close();
+    inner.free();
+    inner = undefined;
+  };
+  return Object.freeze(client);
+}

@@ -150,3 +150,65 @@ export async function heldLocks(prefix) {
 export function sleep(ms) {
   return new Promise((r) => AbortSignal.timeout(ms).addEventListener("abort", () => r(), { once: true }));
 }
+
+// ---------------------------------------------------------------------------------------------
+// axios (no axios code: only its interceptor API).
+
+/**
+ * The URL axios will request for `config`, as its `buildFullPath` makes it: an absolute `url` wins
+ * (unless `allowAbsoluteUrls` is false), else `baseURL` and `url` joined with one "/". A path from
+ * the page's root is taken on the page's origin, where there is a page.
+ */
+function axiosUrl({ baseURL, url, allowAbsoluteUrls }) {
+  const rel = url == null ? "" : String(url);
+  const absolute = /^([a-z][a-z\d+\-.]*:)?\/\//i.test(rel);
+  let full = rel;
+  if (baseURL && (!absolute || allowAbsoluteUrls === false)) {
+    full = rel ? String(baseURL).replace(/\/?\/$/, "") + "/" + rel.replace(/^\/+/, "") : String(baseURL);
+  }
+  const origin = globalThis.location?.origin;
+  if (/^\/(?![/\\])/.test(full) && typeof origin === "string") full = origin + full;
+  return full;
+}
+
+/** Sets header `name` on an axios config, replacing any spelling of it the caller set. */
+function setHeader(config, name, value) {
+  const headers = (config.headers ??= {});
+  if (typeof headers.set === "function") return void headers.set(name, value);
+  for (const k of Object.keys(headers)) if (k.toLowerCase() === name.toLowerCase()) delete headers[k];
+  headers[name] = value;
+}
+
+/**
+ * `attachAxios(instance)` for a client (`covers`, `unauthorized`, `ensureFresh`). Requests to a URL
+ * the client covers get both headers from one `ensureFresh()`, and the token they carried is
+ * remembered per config; a 401 for one of them ends that token's session as `fd` does and rejects
+ * with `session_expired`. Everything else passes untouched. Returns what ejects both interceptors.
+ */
+export function attachAxios(client, instance) {
+  const { request, response } = instance?.interceptors ?? {};
+  const api = (i) => typeof i?.use === "function" && typeof i?.eject === "function";
+  if (!api(request) || !api(response)) {
+    throw new FdError("bad_config", "fd-fetch: option `instance` must be an axios instance (with `interceptors`)");
+  }
+  const sent = new WeakMap(); // request config -> the access token it went with
+  const req = request.use(async (config) => {
+    if (!client.covers(axiosUrl(config))) return config;
+    const { accessToken, partnerId } = await client.ensureFresh();
+    setHeader(config, "Authorization", `Bearer ${accessToken}`);
+    setHeader(config, "X-Preferred-Partner-Id", partnerId);
+    sent.set(config, accessToken);
+    return config;
+  });
+  const res = response.use(undefined, (error) => {
+    const config = error?.config;
+    const token = error?.response?.status === 401 && config ? sent.get(config) : undefined;
+    if (token === undefined) throw error;
+    client.unauthorized(token);
+    throw new FdError("session_expired", "fd-fetch: the session has expired; sign in again", 401);
+  });
+  return () => {
+    request.eject(req);
+    response.eject(res);
+  };
+}

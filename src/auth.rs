@@ -8,7 +8,7 @@ use crate::error::{Code, Failure, FdError};
 use crate::http;
 use crate::js;
 use crate::session::{partner_from_js, Secret, Session};
-use crate::state::{self, PendingMfa};
+use crate::state::{self, Client, PendingMfa};
 use crate::tabs;
 use crate::time::now;
 
@@ -48,8 +48,8 @@ pub fn parse_answer(v: &JsValue) -> Option<Answer> {
     Some(Answer::Challenge { name, session })
 }
 
-pub async fn sign_in(credentials: JsValue, opts: JsValue) -> Result<JsValue, Failure> {
-    let cfg = state::config()?;
+pub async fn sign_in(c: &Client, credentials: JsValue, opts: JsValue) -> Result<JsValue, Failure> {
+    let cfg = c.config()?;
     let partner = opts
         .is_object()
         .then(|| js::prop(&opts, "partnerId"))
@@ -57,15 +57,15 @@ pub async fn sign_in(credentials: JsValue, opts: JsValue) -> Result<JsValue, Fai
         .and_then(|p| partner_from_js(&p))
         .ok_or_else(bad_partner)?;
     let req = request(&cfg, "POST", "/auth", &credentials, "credentials")?;
-    let gen = state::next_auth();
+    let gen = state::next_auth(c);
     let refused = (Code::SignInFailed, "sign-in was refused");
-    exchange_locked(&cfg, gen, &req, refused, partner).await
+    exchange_locked(c, &cfg, gen, &req, refused, partner).await
 }
 
 /// `PUT {authUrl}/auth/challenge/mfa-token` with `body` plus the pending challenge's `session`.
-pub async fn complete_mfa(body: JsValue) -> Result<JsValue, Failure> {
-    let cfg = state::config()?;
-    let pending = state::with(|s| s.mfa.clone()).ok_or_else(|| {
+pub async fn complete_mfa(c: &Client, body: JsValue) -> Result<JsValue, Failure> {
+    let cfg = c.config()?;
+    let pending = c.with(|s| s.mfa.clone()).ok_or_else(|| {
         FdError::new(
             Code::MfaFailed,
             &["no MFA challenge is pending; call signIn first"],
@@ -84,9 +84,9 @@ pub async fn complete_mfa(body: JsValue) -> Result<JsValue, Failure> {
         .map_or(JsValue::NULL, |s| s.expose().into());
     js::set(payload.unchecked_ref(), "session", &session);
     let req = request(&cfg, "PUT", "/auth/challenge/mfa-token", &payload, "body")?;
-    let gen = state::next_auth();
+    let gen = state::next_auth(c);
     let refused = (Code::MfaFailed, "the MFA code was refused");
-    exchange_locked(&cfg, gen, &req, refused, pending.partner).await
+    exchange_locked(c, &cfg, gen, &req, refused, pending.partner).await
 }
 
 fn request(
@@ -108,6 +108,7 @@ fn request(
 /// or `signOut` has been called, this one sends nothing more, and an answer already on its way is
 /// dropped. The call made last wins, whichever answer comes last.
 async fn exchange_locked(
+    c: &Client,
     cfg: &Config,
     gen: u64,
     req: &web_sys::Request,
@@ -115,15 +116,15 @@ async fn exchange_locked(
     partner: String,
 ) -> Result<JsValue, Failure> {
     let _held = tabs::lock(cfg).await;
-    still_current(gen)?;
+    still_current(c, gen)?;
     let answer = exchange(&cfg.fetch, req, refused, why).await?;
     let arrived = now();
-    still_current(gen)?;
-    finish(cfg, parse_answer(&answer), arrived, partner).await
+    still_current(c, gen)?;
+    finish(c, cfg, parse_answer(&answer), arrived, partner).await
 }
 
-fn still_current(gen: u64) -> Result<(), FdError> {
-    if state::with(|s| s.auth_gen == gen) {
+fn still_current(c: &Client, gen: u64) -> Result<(), FdError> {
+    if c.with(|s| s.auth_gen == gen) {
         return Ok(());
     }
     Err(FdError::new(
@@ -170,6 +171,7 @@ async fn exchange(
 /// A 2xx auth answer (tokens that arrived at `arrived`): tokens start a session; a challenge is
 /// kept for `completeMfa`.
 async fn finish(
+    c: &Client,
     cfg: &Config,
     answer: Option<Answer>,
     arrived: f64,
@@ -181,11 +183,11 @@ async fn finish(
             let session = Session::arrived(t.access, partner, arrived, t.expires_in);
             js::set(&result, "status", &"signed_in".into());
             js::set(&result, "session", &state::public(Some(&session)));
-            state::install(session, t.refresh);
-            tabs::mark(cfg).await;
+            state::install(c, session, t.refresh);
+            tabs::mark(c, cfg).await;
         }
         Some(Answer::Challenge { name, session }) => {
-            state::with(|s| s.mfa = Some(PendingMfa { session, partner }));
+            c.with(|s| s.mfa = Some(PendingMfa { session, partner }));
             js::set(&result, "status", &"mfa_required".into());
             js::set(&result, "challenge", &name.into());
         }

@@ -105,7 +105,7 @@ const MAX_KEY_LEN: u32 = 256;
 
 /// An option's value, from the object's own properties only (a polluted `Object.prototype` adds
 /// nothing); `None` when absent, `undefined` or `null`. A getter that throws is bad config.
-fn get(obj: &JsValue, key: &str) -> Result<Option<JsValue>, FdError> {
+pub fn get(obj: &JsValue, key: &str) -> Result<Option<JsValue>, FdError> {
     js::own(obj, key).map_err(|_| FdError::bad_config(key, "could not be read (its getter threw)"))
 }
 

@@ -24,7 +24,7 @@ use crate::http;
 use crate::js;
 use crate::response::refresh_is_fatal;
 use crate::session::{Freshness, Secret};
-use crate::state::{self, Inflight};
+use crate::state::{self, Client, Inflight};
 use crate::storage;
 use crate::tabs;
 use crate::task;
@@ -46,11 +46,16 @@ const NO_HOLDER: f64 = 5.0;
 /// How many times a waiter starts over when the session changes under it, before giving up.
 const MAX_ROUNDS: usize = 4;
 
-/// The access token and partner id to send, refreshing first when under the threshold.
-pub async fn ensure_fresh(signal: Option<&AbortSignal>) -> Result<(Secret, String), Failure> {
-    let cfg = state::config()?;
+/// The access token and partner id to send, refreshing first when under the threshold (`within`,
+/// else `refreshThresholdMs`).
+pub async fn ensure_fresh(
+    c: &Client,
+    signal: Option<&AbortSignal>,
+    within: Option<f64>,
+) -> Result<(Secret, String), Failure> {
+    let cfg = c.config()?;
     for _ in 0..MAX_ROUNDS {
-        let (session, epoch, holder, inflight) = state::with(|s| {
+        let (session, epoch, holder, inflight) = c.with(|s| {
             let joinable = s
                 .inflight
                 .as_ref()
@@ -67,16 +72,16 @@ pub async fn ensure_fresh(signal: Option<&AbortSignal>) -> Result<(Secret, Strin
         // Memory mode without a refresh token: another tab may hold one.
         let can_ask = !holder && storage::shared();
         match (
-            session.freshness(now(), cfg.threshold_ms),
+            session.freshness(now(), within.unwrap_or(cfg.threshold_ms)),
             holder || can_ask,
         ) {
             (Freshness::Fresh, _) | (Freshness::Stale, false) => {
                 return Ok((session.access, session.partner))
             }
-            (Freshness::Expired, false) => return Err(expired_here(epoch)),
+            (Freshness::Expired, false) => return Err(expired_here(c, epoch)),
             _ => {}
         }
-        let promise = inflight.unwrap_or_else(|| start(epoch, cfg.clone(), holder));
+        let promise = inflight.unwrap_or_else(|| start(c, epoch, cfg.clone(), holder));
         let waited = match signal {
             Some(signal) => http::abortable(&promise, signal),
             None => promise,
@@ -85,7 +90,7 @@ pub async fn ensure_fresh(signal: Option<&AbortSignal>) -> Result<(Secret, Strin
             .await
             .map_err(Failure::Foreign)?
             .as_f64();
-        let current = state::with(|s| (s.epoch == epoch).then(|| s.session.clone()).flatten());
+        let current = c.with(|s| (s.epoch == epoch).then(|| s.session.clone()).flatten());
         match (outcome, current) {
             (Some(DEAD), _) => return Err(FdError::session_expired().into()),
             (Some(FRESH | ADOPTED), Some(s)) => return Ok((s.access, s.partner)),
@@ -99,7 +104,7 @@ pub async fn ensure_fresh(signal: Option<&AbortSignal>) -> Result<(Secret, Strin
                 )
                 .into())
             }
-            (Some(NO_HOLDER), Some(_)) => return Err(expired_here(epoch)),
+            (Some(NO_HOLDER), Some(_)) => return Err(expired_here(c, epoch)),
             // Replaced, ended or adopted meanwhile: look again at whatever is there now.
             _ => continue,
         }
@@ -113,31 +118,35 @@ pub async fn ensure_fresh(signal: Option<&AbortSignal>) -> Result<(Secret, Strin
 
 /// An expired token that nothing can refresh (restored after a reload in memory mode, and no tab
 /// holds a refresh token): the session is over.
-fn expired_here(epoch: u64) -> Failure {
-    state::expire(|s| s.epoch == epoch);
+fn expired_here(c: &Client, epoch: u64) -> Failure {
+    state::expire(c, |s| s.epoch == epoch);
     FdError::session_expired().into()
 }
 
-fn start(epoch: u64, cfg: Rc<Config>, holder: bool) -> Promise {
-    let seq = state::with(|s| {
+fn start(c: &Client, epoch: u64, cfg: Rc<Config>, holder: bool) -> Promise {
+    let seq = c.with(|s| {
         s.refresh_seq += 1;
         s.refresh_seq
     });
+    let client = c.clone();
     let promise = task::promise(async move {
+        let c = &client;
+        let began = now();
         let outcome = if holder {
             let _held = tabs::lock(&cfg).await;
-            refresh_locked(epoch, cfg.clone()).await
+            refresh_locked(c, epoch, cfg.clone()).await
         } else {
-            ask(epoch, &cfg).await
+            ask(c, epoch, &cfg).await
         };
-        state::with(|s| {
+        c.with(|s| {
             if s.inflight.as_ref().is_some_and(|f| f.seq == seq) {
                 s.inflight = None;
             }
         });
+        settled(c, outcome, holder, began);
         Ok(JsValue::from_f64(outcome))
     });
-    state::with(|s| {
+    c.with(|s| {
         s.inflight = Some(Inflight {
             epoch,
             seq,
@@ -147,17 +156,36 @@ fn start(epoch: u64, cfg: Rc<Config>, holder: bool) -> Promise {
     promise
 }
 
+/// Tells the `onRefresh` listeners how a refresh settled, once, before its waiters go on:
+/// `{ outcome, source, durationMs }`, never a token. A refresh whose session was replaced meanwhile
+/// (`SUPERSEDED`), or that found no tab to ask (`NO_HOLDER`), got no answer to report.
+fn settled(c: &Client, outcome: f64, holder: bool, began: f64) {
+    let (kind, here) = match outcome {
+        FRESH => ("fresh", true),
+        ADOPTED => ("fresh", false),
+        TRANSIENT => ("transient_failure", holder),
+        DEAD => ("dead", holder),
+        _ => return,
+    };
+    let event = Object::new();
+    js::set(&event, "outcome", &kind.into());
+    let source = if here { "this_tab" } else { "other_tab" };
+    js::set(&event, "source", &source.into());
+    js::set(&event, "durationMs", &(now() - began).max(0.0).into());
+    state::tell(c, state::Topic::Refresh, &event);
+}
+
 /// Under the tabs' lock: storage first (another tab may have refreshed, signed in or out while
 /// this one waited), then the request, bounded by `refreshTimeoutMs` whatever the fetch does.
-async fn refresh_locked(epoch: u64, cfg: Rc<Config>) -> f64 {
-    tabs::settle(&cfg).await;
-    if let Some(outcome) = reconcile(epoch, &cfg) {
+async fn refresh_locked(c: &Client, epoch: u64, cfg: Rc<Config>) -> f64 {
+    tabs::settle(c, &cfg).await;
+    if let Some(outcome) = reconcile(c, epoch, &cfg) {
         return outcome;
     }
     let late = Rc::new(Cell::new(false));
     let attempt = {
-        let (cfg, late) = (cfg.clone(), late.clone());
-        task::promise(async move { Ok(JsValue::from_f64(attempt(epoch, &cfg, &late).await)) })
+        let (c, cfg, late) = (c.clone(), cfg.clone(), late.clone());
+        task::promise(async move { Ok(JsValue::from_f64(attempt(&c, epoch, &cfg, &late).await)) })
     };
     let deadline = tabs::sleep(cfg.refresh_timeout_ms);
     let first = JsFuture::from(Promise::race(&Array::of2(&attempt, &deadline))).await;
@@ -174,34 +202,33 @@ async fn refresh_locked(epoch: u64, cfg: Rc<Config>) -> f64 {
 /// What storage holds now, against what this tab has, once the lock is ours. `Some(outcome)` when
 /// there is nothing left to send: the session was replaced or removed, or another tab's newer one
 /// of the same user was adopted. `None`: refresh.
-fn reconcile(epoch: u64, cfg: &Config) -> Option<f64> {
+fn reconcile(c: &Client, epoch: u64, cfg: &Config) -> Option<f64> {
     // No storage to ask: nothing to reconcile with.
     let raw = storage::read(&cfg.storage_key)?;
     let found = raw.as_ref().and_then(storage::parse);
     if let Some(x) = &found {
-        tabs::saw(x);
+        tabs::saw(c, x);
     }
-    let (current, stored) =
-        state::with(|s| ((s.epoch == epoch).then(|| s.session.clone()), s.stored));
+    let (current, stored) = c.with(|s| ((s.epoch == epoch).then(|| s.session.clone()), s.stored));
     let Some(Some(current)) = current else {
         return Some(SUPERSEDED);
     };
     match found {
         Some(x) if x == current => None,
         Some(x) if !x.same_user(&current) => {
-            state::adopt(Some(x));
+            state::adopt(c, Some(x));
             Some(SUPERSEDED)
         }
         Some(x) if x.expires_at > current.expires_at => {
             let fresh = x.freshness(now(), cfg.threshold_ms) == Freshness::Fresh;
-            state::adopt(Some(x));
+            state::adopt(c, Some(x));
             Some(if fresh { ADOPTED } else { SUPERSEDED })
         }
         // An older entry (a failed write of ours), or garbage: refresh.
         Some(_) => None,
         // Removed by another tab's sign-out, unless ours never got there (storage full).
         None if raw.is_none() && stored => {
-            state::adopt(None);
+            state::adopt(c, None);
             Some(SUPERSEDED)
         }
         None => None,
@@ -209,20 +236,20 @@ fn reconcile(epoch: u64, cfg: &Config) -> Option<f64> {
 }
 
 /// Memory mode without a refresh token: asks a tab that holds one, then adopts what it saved.
-async fn ask(epoch: u64, cfg: &Config) -> f64 {
-    if let Some(outcome) = reconcile(epoch, cfg) {
+async fn ask(c: &Client, epoch: u64, cfg: &Config) -> f64 {
+    if let Some(outcome) = reconcile(c, epoch, cfg) {
         return outcome;
     }
-    match tabs::ask(cfg).await {
+    match tabs::ask(c, cfg).await {
         None => NO_HOLDER,
         Some(tabs::Answer::Transient) => TRANSIENT,
         Some(tabs::Answer::Dead) => {
-            state::expire(|s| s.epoch == epoch);
+            state::expire(c, |s| s.epoch == epoch);
             DEAD
         }
         Some(tabs::Answer::Fresh(expires_at)) => {
             tabs::await_stored(cfg, expires_at).await;
-            match reconcile(epoch, cfg) {
+            match reconcile(c, epoch, cfg) {
                 Some(ADOPTED) => ADOPTED,
                 Some(SUPERSEDED) => SUPERSEDED,
                 _ => TRANSIENT,
@@ -231,8 +258,8 @@ async fn ask(epoch: u64, cfg: &Config) -> f64 {
     }
 }
 
-async fn attempt(epoch: u64, cfg: &Config, late: &Cell<bool>) -> f64 {
-    let token = state::with(|s| s.refresh_token.clone());
+async fn attempt(c: &Client, epoch: u64, cfg: &Config, late: &Cell<bool>) -> f64 {
+    let token = c.with(|s| s.refresh_token.clone());
     let body = Object::new();
     let token = match (cfg.cookie_mode, &token) {
         (false, Some(t)) => JsValue::from_str(t.expose()),
@@ -260,7 +287,7 @@ async fn attempt(epoch: u64, cfg: &Config, late: &Cell<bool>) -> f64 {
         return TRANSIENT;
     }
     if refresh_is_fatal(answer.status) {
-        return if state::expire(|s| s.epoch == epoch) {
+        return if state::expire(c, |s| s.epoch == epoch) {
             DEAD
         } else {
             SUPERSEDED
@@ -281,12 +308,12 @@ async fn attempt(epoch: u64, cfg: &Config, late: &Cell<bool>) -> f64 {
         return TRANSIENT;
     }
     let rotated = t.refresh.is_some() && !cfg.cookie_mode;
-    if !state::apply_refresh(epoch, t.access, arrived, t.expires_in, t.refresh) {
+    if !state::apply_refresh(c, epoch, t.access, arrived, t.expires_in, t.refresh) {
         return SUPERSEDED;
     }
     if rotated {
-        tabs::say_rotated();
+        tabs::say_rotated(c);
     }
-    tabs::mark(cfg).await;
+    tabs::mark(c, cfg).await;
     FRESH
 }

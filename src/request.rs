@@ -10,7 +10,7 @@ use crate::js;
 use crate::path::{self, route};
 use crate::refresh::ensure_fresh;
 use crate::response::{self, Body, Outcome};
-use crate::state;
+use crate::state::{self, Client};
 
 /// A 2xx response, with what is needed to report a failure while reading its body.
 pub struct Sent {
@@ -26,8 +26,8 @@ impl Sent {
 }
 
 /// Sends `path` under `baseUrl` with the session's headers. `Ok` only for a 2xx.
-pub async fn send(path: JsValue, init: JsValue) -> Result<Sent, Failure> {
-    let cfg = state::config()?;
+pub async fn send(c: &Client, path: JsValue, init: JsValue) -> Result<Sent, Failure> {
+    let cfg = c.config()?;
     // The length is checked before the path is copied into wasm memory.
     let path = js::string(&path, path::MAX_LEN)
         .ok_or_else(|| bad_path("must be a string of at most 8 KiB"))?;
@@ -56,7 +56,7 @@ pub async fn send(path: JsValue, init: JsValue) -> Result<Sent, Failure> {
         .into());
     }
     let signal = req.signal();
-    let (token, partner) = ensure_fresh(Some(&signal)).await?;
+    let (token, partner) = ensure_fresh(c, Some(&signal), None).await?;
     if signal.aborted() {
         return Err(Failure::Foreign(signal.reason()));
     }
@@ -83,7 +83,7 @@ pub async fn send(path: JsValue, init: JsValue) -> Result<Sent, Failure> {
         Outcome::Success => Ok(sent),
         Outcome::Unauthorized => {
             // Only the session this token belonged to ends; a newer one is left alone.
-            state::expire(|s| s.session.as_ref().is_some_and(|cur| cur.access == token));
+            state::unauthorized(c, &token);
             Err(FdError::session_expired()
                 .with_response(status, JsValue::UNDEFINED)
                 .into())
@@ -102,8 +102,8 @@ pub async fn send(path: JsValue, init: JsValue) -> Result<Sent, Failure> {
 }
 
 /// `fd`: a 2xx body as JSON, text or `null`.
-pub async fn fd(path: JsValue, init: JsValue) -> Result<JsValue, Failure> {
-    let sent = send(path, init).await?;
+pub async fn fd(c: &Client, path: JsValue, init: JsValue) -> Result<JsValue, Failure> {
+    let sent = send(c, path, init).await?;
     let content_type = sent.answer.content_type();
     let kind = response::body_kind(sent.answer.status, content_type.as_deref());
     if kind == Body::None {

@@ -4,7 +4,7 @@
 //! `onSessionExpired`, fetch, storage). Each function takes what it needs, lets go, then calls out.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
@@ -39,6 +39,13 @@ pub struct State {
     /// write of it by another tab's refresh is not adopted meanwhile.
     pub leaving: Option<Session>,
     pub tabs: Tabs,
+    /// `close()` was called: every later call is `not_configured`.
+    pub closed: bool,
+    /// Listeners of `onRefresh`, a JS `Set` as `listeners`.
+    refresh_listeners: Option<js_sys::Set>,
+    /// Bumped by `startAutoRefresh`, `stopAutoRefresh` and `close`: a timer loop whose number is
+    /// no longer current stops at its next tick.
+    pub auto_gen: u64,
 }
 
 /// The one refresh in flight: a promise every waiter shares, resolving to an outcome code.
@@ -56,9 +63,8 @@ pub struct PendingMfa {
 }
 
 impl State {
-    /// Nothing configured, no session. `const`, so that the state needs no lazy initialisation
-    /// (whose code every `with` would otherwise carry).
-    const fn new() -> Self {
+    /// Nothing configured, no session.
+    fn new() -> Self {
         State {
             config: None,
             session: None,
@@ -72,20 +78,45 @@ impl State {
             auth_gen: 0,
             leaving: None,
             tabs: Tabs::new(),
+            closed: false,
+            refresh_listeners: None,
+            auto_gen: 0,
         }
     }
 }
 
-thread_local! {
-    static STATE: RefCell<State> = const { RefCell::new(State::new()) };
-}
+/// One client: its options, session, refresh and listeners. Cloned (an `Rc`) into every async
+/// task that works for it, so that two clients' calls interleave without a "current client".
+#[derive(Clone)]
+pub struct Client(Rc<RefCell<State>>);
 
-pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
-    STATE.with(|s| f(&mut s.borrow_mut()))
-}
+impl Client {
+    pub fn new() -> Self {
+        Client(Rc::new(RefCell::new(State::new())))
+    }
 
-pub fn config() -> Result<Rc<Config>, FdError> {
-    with(|s| s.config.clone()).ok_or_else(FdError::not_configured)
+    pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.0.borrow_mut())
+    }
+
+    /// Its options; `not_configured` before the first `configure` and after `close`.
+    pub fn config(&self) -> Result<Rc<Config>, FdError> {
+        self.with(|s| s.config.clone())
+            .ok_or_else(FdError::not_configured)
+    }
+
+    /// The registry's handle: it does not keep the client alive.
+    pub fn downgrade(&self) -> Weak<RefCell<State>> {
+        Rc::downgrade(&self.0)
+    }
+
+    pub fn upgrade(weak: &Weak<RefCell<State>>) -> Option<Client> {
+        weak.upgrade().map(Client)
+    }
+
+    pub fn same(&self, other: &Client) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// `{ accessToken, expiresAt, partnerId }`: all a page ever sees of a session.
@@ -105,45 +136,80 @@ extern "C" {
     fn remover(listeners: &js_sys::Set, listener: &Function) -> Function;
 }
 
-fn listeners() -> js_sys::Set {
-    with(|s| {
-        s.listeners
-            .get_or_insert_with(|| js_sys::Set::new(&JsValue::UNDEFINED))
-            .clone()
+/// Which listeners: of `onSessionChange`, or of `onRefresh`.
+#[derive(Clone, Copy)]
+pub enum Topic {
+    Session,
+    Refresh,
+}
+
+fn listeners(c: &Client, topic: Topic) -> js_sys::Set {
+    c.with(|s| {
+        match topic {
+            Topic::Session => &mut s.listeners,
+            Topic::Refresh => &mut s.refresh_listeners,
+        }
+        .get_or_insert_with(|| js_sys::Set::new(&JsValue::UNDEFINED))
+        .clone()
     })
 }
 
 /// Adds `listener`; returns the function that removes it.
-pub fn subscribe(listener: &Function) -> Function {
-    let set = listeners();
+pub fn subscribe(c: &Client, topic: Topic, listener: &Function) -> Function {
+    let set = listeners(c, topic);
     set.add(listener);
     remover(&set, listener)
 }
 
-/// Tells every listener, in the order they subscribed. A listener that throws does not stop the
-/// others; one that unsubscribes meanwhile is still told this once (the list is copied first).
-fn notify(session: Option<&Session>) {
-    let value = public(session);
-    for f in js_sys::Array::from(&listeners()) {
+/// Tells every listener of `topic` `value`, in the order they subscribed. A listener that throws
+/// does not stop the others; one that unsubscribes meanwhile is still told this once (the list is
+/// copied first).
+pub fn tell(c: &Client, topic: Topic, value: &JsValue) {
+    for f in js_sys::Array::from(&listeners(c, topic)) {
         if let Some(f) = f.dyn_ref::<Function>() {
-            if let Err(e) = f.call1(&JsValue::UNDEFINED, &value) {
+            if let Err(e) = f.call1(&JsValue::UNDEFINED, value) {
                 js::report(&e);
             }
         }
     }
 }
 
+fn notify(c: &Client, session: Option<&Session>) {
+    tell(c, Topic::Session, &public(session));
+}
+
+/// `close()`: the client forgets its session (in memory only: storage stays for the other tabs and
+/// a later client), its listeners and its timer, and lets go of its channel and locks. A refresh
+/// still in flight finds its epoch gone and drops its answer.
+pub fn close(c: &Client) {
+    c.with(|s| {
+        s.closed = true;
+        s.config = None;
+        s.session = None;
+        s.refresh_token = None;
+        s.mfa = None;
+        s.leaving = None;
+        s.inflight = None;
+        s.epoch += 1;
+        s.auth_gen += 1;
+        s.auto_gen += 1;
+        s.listeners = None;
+        s.refresh_listeners = None;
+    });
+    tabs::detach(c);
+}
+
 /// The next `auth_gen`, for an auth call starting now.
-pub fn next_auth() -> u64 {
-    with(|s| {
+pub fn next_auth(c: &Client) -> u64 {
+    c.with(|s| {
         s.auth_gen += 1;
         s.auth_gen
     })
 }
 
 /// A new session from a sign-in or `setSession`: replaces whatever was there, refresh included.
-pub fn install(session: Session, refresh: Option<Secret>) {
-    let key = with(|s| {
+pub fn install(c: &Client, session: Session, refresh: Option<Secret>) {
+    let key = c.with(|s| {
         let cookie = s.config.as_ref().is_some_and(|c| c.cookie_mode);
         s.session = Some(session.clone());
         s.refresh_token = if cookie { None } else { refresh };
@@ -153,31 +219,32 @@ pub fn install(session: Session, refresh: Option<Secret>) {
         s.config.as_ref().map(|c| c.storage_key.clone())
     });
     if let Some(key) = key {
-        persist(&key, &session);
+        persist(c, &key, &session);
     }
-    tabs::sync_holder();
-    notify(Some(&session));
+    tabs::sync_holder(c);
+    notify(c, Some(&session));
 }
 
 /// Writes the session this tab now has to storage, and notes whether that worked and what the
 /// other tabs will see.
-fn persist(key: &str, session: &Session) {
+fn persist(c: &Client, key: &str, session: &Session) {
     let saved = storage::save(key, session);
-    with(|s| s.stored = saved);
-    tabs::saw(session);
+    c.with(|s| s.stored = saved);
+    tabs::saw(c, session);
 }
 
 /// A refresh's answer (tokens that arrived at `arrived`), applied only if nothing replaced the
 /// session since the refresh began. Keeps the partner id; a new refresh token (rotation) replaces
 /// the old one in memory mode. `true` if it was applied.
 pub fn apply_refresh(
+    c: &Client,
     epoch: u64,
     access: Secret,
     arrived: f64,
     expires_in: Option<f64>,
     refresh: Option<Secret>,
 ) -> bool {
-    let saved = with(|s| {
+    let saved = c.with(|s| {
         if s.epoch != epoch {
             return None;
         }
@@ -193,8 +260,8 @@ pub fn apply_refresh(
     let Some((key, session)) = saved else {
         return false;
     };
-    persist(&key, &session);
-    notify(Some(&session));
+    persist(c, &key, &session);
+    notify(c, Some(&session));
     true
 }
 
@@ -202,10 +269,11 @@ pub fn apply_refresh(
 /// `drop_stored` says the stored entry should go). Returns the config it ended under and the session
 /// that ended, or `None` if there was nothing to end (someone else got there first).
 fn end(
+    c: &Client,
     still: impl FnOnce(&State) -> bool,
     drop_stored: impl FnOnce(Option<&Session>, Option<Session>) -> bool,
 ) -> Option<(Rc<Config>, Option<Session>)> {
-    let (cfg, gone) = with(|s| {
+    let (cfg, gone) = c.with(|s| {
         if s.session.is_none() && s.mfa.is_none() || !still(s) {
             return None;
         }
@@ -219,28 +287,28 @@ fn end(
     if drop_stored(gone.as_ref(), stored) {
         storage::remove(&cfg.storage_key);
     }
-    tabs::sync_holder();
-    notify(None);
+    tabs::sync_holder(c);
+    notify(c, None);
     Some((cfg, gone))
 }
 
 /// `signOut`: ends whatever session there is, in every tab, and (under the tabs' lock, after any
 /// refresh in flight) takes out what a late answer writes for it; in cookie mode posts the logout.
-pub fn sign_out(cfg: Rc<Config>) {
-    next_auth();
-    let gone = end(|_| true, |_, _| true).and_then(|(_, gone)| gone);
-    with(|s| s.leaving = gone.clone());
-    tabs::after_end(cfg, gone, true);
+pub fn sign_out(c: &Client, cfg: Rc<Config>) {
+    next_auth(c);
+    let gone = end(c, |_| true, |_, _| true).and_then(|(_, gone)| gone);
+    c.with(|s| s.leaving = gone.clone());
+    tabs::after_end(c, cfg, gone, true);
 }
 
 /// A dead session: ended as by `end`, then the user is sent to `loginUrl`, or `onSessionExpired` is
 /// called, once however many callers find it dead. `true` if this call ended it. Storage is cleared
 /// only if it still holds the dead token: another tab may already have a newer one.
-pub fn expire(still: impl FnOnce(&State) -> bool) -> bool {
-    let Some((cfg, gone)) = end(|s| s.session.is_some() && still(s), still_stored) else {
+pub fn expire(c: &Client, still: impl FnOnce(&State) -> bool) -> bool {
+    let Some((cfg, gone)) = end(c, |s| s.session.is_some() && still(s), still_stored) else {
         return false;
     };
-    tabs::after_end(cfg.clone(), gone, false);
+    tabs::after_end(c, cfg.clone(), gone, false);
     match &cfg.on_expired {
         Some(f) => {
             if let Err(e) = f.call0(&JsValue::UNDEFINED) {
@@ -250,6 +318,14 @@ pub fn expire(still: impl FnOnce(&State) -> bool) -> bool {
         None => navigate(&cfg.login_url),
     }
     true
+}
+
+/// A 401 for a request sent with `token`: the session it belonged to ends (once); a newer one is
+/// left alone.
+pub fn unauthorized(c: &Client, token: &Secret) {
+    expire(c, |s| {
+        s.session.as_ref().is_some_and(|cur| cur.access == *token)
+    });
 }
 
 /// Whether the stored entry is the session that just ended (or garbage): a newer one another tab
@@ -277,8 +353,9 @@ fn navigate(path: &str) {
 
 /// A restored session that has expired and that nothing can refresh: signed out, without
 /// navigating, and its entry removed (unless storage meanwhile holds another).
-pub fn drop_expired(now: f64) {
+pub fn drop_expired(c: &Client, now: f64) {
     end(
+        c,
         |s| s.refresh_token.is_none() && s.session.as_ref().is_some_and(|x| x.expires_at <= now),
         still_stored,
     );
@@ -287,8 +364,8 @@ pub fn drop_expired(now: f64) {
 /// Another tab wrote the session (`None`: it removed it). A session of the same user and partner is
 /// adopted and this tab's refresh token kept; one of another user or partner replaces this tab's
 /// and drops its refresh token; a removal signs this tab out (without navigating).
-pub fn adopt(incoming: Option<Session>) {
-    let changed = with(|s| {
+pub fn adopt(c: &Client, incoming: Option<Session>) {
+    let changed = c.with(|s| {
         if s.session == incoming {
             s.stored = incoming.is_some();
             return false;
@@ -315,8 +392,8 @@ pub fn adopt(incoming: Option<Session>) {
         true
     });
     if changed {
-        tabs::sync_holder();
-        notify(incoming.as_ref());
+        tabs::sync_holder(c);
+        notify(c, incoming.as_ref());
     }
 }
 
@@ -324,7 +401,7 @@ pub fn adopt(incoming: Option<Session>) {
 /// counts as signed out. An expired one is kept in cookie mode (the proxy's cookie may still
 /// refresh it) and, where tabs share storage, for `tabs::drop_orphan` to decide: another tab may
 /// hold a refresh token for it. Elsewhere it is removed too.
-pub fn restore(cfg: &Config, now: f64) {
+pub fn restore(c: &Client, cfg: &Config, now: f64) {
     let saved = storage::read(&cfg.storage_key).flatten();
     let keep_expired = cfg.cookie_mode || storage::shared();
     let session = saved
@@ -335,9 +412,9 @@ pub fn restore(cfg: &Config, now: f64) {
         storage::remove(&cfg.storage_key);
     }
     if let Some(restored) = &session {
-        tabs::saw(restored);
+        tabs::saw(c, restored);
     }
-    with(|s| {
+    c.with(|s| {
         s.stored = session.is_some();
         s.session = session;
         s.refresh_token = None;
@@ -345,5 +422,5 @@ pub fn restore(cfg: &Config, now: f64) {
         s.leaving = None;
         s.epoch += 1;
     });
-    tabs::sync_holder();
+    tabs::sync_holder(c);
 }

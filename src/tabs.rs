@@ -19,7 +19,8 @@
 //! Where `navigator.locks` is missing, operations run one at a time in the page only, and there are
 //! no markers or holder locks (an asking tab then waits for an answer up to `refreshTimeoutMs`).
 
-use std::rc::Rc;
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
 
 use js_sys::{Array, Function, Object, Promise};
 use wasm_bindgen::prelude::*;
@@ -31,7 +32,7 @@ use crate::error::{Code, Failure};
 use crate::js;
 use crate::refresh;
 use crate::session::{Freshness, Session};
-use crate::state;
+use crate::state::{self, Client, State};
 use crate::storage;
 use crate::task::spawn;
 use crate::time::now;
@@ -74,11 +75,10 @@ pub struct Tabs {
     /// The last few sessions (as markers name them) this tab saw in storage or wrote there: a
     /// marker naming one of them asks for nothing this tab has not already seen.
     seen: Vec<String>,
-    watching: bool,
 }
 
 impl Tabs {
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         Tabs {
             key: String::new(),
             channel: None,
@@ -89,7 +89,6 @@ impl Tabs {
             cached: false,
             asks: Vec::new(),
             seen: Vec::new(),
-            watching: false,
         }
     }
 }
@@ -186,9 +185,9 @@ fn stored(cfg: &Config) -> Option<Session> {
 const SEEN: usize = 8;
 
 /// Notes a session this tab wrote to storage or saw another tab write there.
-pub fn saw(session: &Session) {
+pub fn saw(c: &Client, session: &Session) {
     let shown = shown(Some(session));
-    state::with(|s| {
+    c.with(|s| {
         let seen = &mut s.tabs.seen;
         if !seen.contains(&shown) {
             if seen.len() >= SEEN {
@@ -202,18 +201,18 @@ pub fn saw(session: &Session) {
 /// Under the lock: waits (a second at most) until this tab's storage shows what the last holder
 /// left there, so that what is decided next is decided on the newest session. A write this tab
 /// has already seen (or made) needs no wait: whatever storage shows now came after it.
-pub async fn settle(cfg: &Config) {
+pub async fn settle(c: &Client, cfg: &Config) {
     let Some(Some((_, want))) = latest_mark(cfg).await else {
         return;
     };
-    if !state::with(|s| s.tabs.seen.contains(&want)) {
+    if !c.with(|s| s.tabs.seen.contains(&want)) {
         until_stored(cfg, &want).await;
     }
 }
 
 /// Under the lock, after writing storage: leaves a marker saying what storage now shows, for the
 /// next holder to wait for, and lets go of this tab's previous one.
-pub async fn mark(cfg: &Config) {
+pub async fn mark(c: &Client, cfg: &Config) {
     let Some(latest) = latest_mark(cfg).await else {
         return;
     };
@@ -224,15 +223,23 @@ pub async fn mark(cfg: &Config) {
     marker.push_str(&shown(stored(cfg).as_ref()));
     // Granted before the operation lock is let go, so the next holder's query sees it.
     let release = granted(acquire(&marker, 0, false)).await;
-    if let Some(old) = state::with(|s| std::mem::replace(&mut s.tabs.mark, release)) {
+    // A closed client keeps no lock: it lets go of the new marker at once.
+    let old = c.with(|s| {
+        if s.closed {
+            release
+        } else {
+            std::mem::replace(&mut s.tabs.mark, release)
+        }
+    });
+    if let Some(old) = old {
         let _ = old.call0(&JsValue::UNDEFINED);
     }
 }
 
 /// Takes or lets go of the `…:holder` lock to match whether this tab has a refresh token (and can
 /// answer for it). Called after anything that may have given or dropped one.
-pub fn sync_holder() {
-    let change = state::with(|s| {
+pub fn sync_holder(c: &Client) {
+    let change = c.with(|s| {
         let cfg = s.config.clone()?;
         let holds = s.refresh_token.is_some() && !s.tabs.cached;
         match (holds, s.tabs.holder.is_some()) {
@@ -244,11 +251,11 @@ pub fn sync_holder() {
     match change {
         Some((Some(cfg), _)) if storage::shared() => {
             let release = hold(&name(&cfg, ":holder"));
-            state::with(|s| s.tabs.holder = Some(release));
+            c.with(|s| s.tabs.holder = Some(release));
         }
         Some((_, Some(release))) => {
             let gone = release.call0(&JsValue::UNDEFINED).ok();
-            state::with(|s| s.tabs.released = gone.map(JsCast::unchecked_into));
+            c.with(|s| s.tabs.released = gone.map(JsCast::unchecked_into));
         }
         _ => {}
     }
@@ -265,8 +272,8 @@ pub enum Answer {
 }
 
 /// How many tabs hold a refresh token; `None` without Web Locks to tell.
-async fn holders(cfg: &Config) -> Option<u32> {
-    if let Some(gone) = state::with(|s| s.tabs.released.take()) {
+async fn holders(c: &Client, cfg: &Config) -> Option<u32> {
+    if let Some(gone) = c.with(|s| s.tabs.released.take()) {
         let _ = JsFuture::from(gone).await;
     }
     Some(held(&name(cfg, ":holder")).await?.length())
@@ -281,32 +288,32 @@ async fn held(prefix: &str) -> Option<Array> {
 
 /// After `configure` restored a session in memory mode: an expired one is kept only while some
 /// tab holds a refresh token that can refresh it; otherwise it counts as signed out.
-pub async fn drop_orphan(cfg: &Config) {
+pub async fn drop_orphan(c: &Client, cfg: &Config) {
     let expired = || {
-        state::with(|s| {
+        c.with(|s| {
             s.refresh_token.is_none() && s.session.as_ref().is_some_and(|x| x.expires_at <= now())
         })
     };
     if cfg.cookie_mode || !expired() {
         return;
     }
-    if holders(cfg).await.unwrap_or(0) == 0 {
-        state::drop_expired(now());
+    if holders(c, cfg).await.unwrap_or(0) == 0 {
+        state::drop_expired(c, now());
     }
 }
 
 /// Asks the tabs that hold a refresh token to refresh. `None` when no tab holds one, or none
 /// answered within `refreshTimeoutMs`.
-pub async fn ask(cfg: &Config) -> Option<Answer> {
-    let channel = state::with(|s| s.tabs.channel.clone())?;
+pub async fn ask(c: &Client, cfg: &Config) -> Option<Answer> {
+    let channel = c.with(|s| s.tabs.channel.clone())?;
     // With Web Locks, whether any tab holds a refresh token is known at once.
-    if holders(cfg).await == Some(0) {
+    if holders(c, cfg).await == Some(0) {
         return None;
     }
     let id = js_sys::Math::random();
     let mut resolve = None;
     let answered = Promise::new(&mut |r, _| resolve = Some(r));
-    state::with(|s| {
+    c.with(|s| {
         if let Some(r) = resolve {
             s.tabs.asks.push((id, r));
         }
@@ -314,7 +321,7 @@ pub async fn ask(cfg: &Config) -> Option<Answer> {
     let _ = channel.post_message(&message("need", id, None));
     let first = Promise::race(&Array::of2(&answered, &sleep(cfg.refresh_timeout_ms)));
     let reply = JsFuture::from(first).await.ok();
-    state::with(|s| s.tabs.asks.retain(|(i, _)| *i != id));
+    c.with(|s| s.tabs.asks.retain(|(i, _)| *i != id));
     let reply = reply.filter(JsValue::is_object)?;
     match js::string(&js::prop(&reply, "fd")?, 16)?.as_str() {
         "fresh" => js::prop(&reply, "expiresAt")?.as_f64().map(Answer::Fresh),
@@ -330,8 +337,8 @@ pub async fn await_stored(cfg: &Config, expires_at: f64) {
 
 /// Tells the other tabs that this tab's refresh rotated the refresh token: their copies of it are
 /// stale, so they drop them and ask this tab from now on.
-pub fn say_rotated() {
-    if let Some(channel) = state::with(|s| s.tabs.channel.clone()) {
+pub fn say_rotated(c: &Client) {
+    if let Some(channel) = c.with(|s| s.tabs.channel.clone()) {
         let _ = channel.post_message(&message("rotated", 0.0, None));
     }
 }
@@ -347,7 +354,7 @@ fn message(kind: &str, id: f64, expires_at: Option<f64>) -> JsValue {
     o.into()
 }
 
-fn on_message(ev: MessageEvent) {
+fn on_message(c: &Client, ev: MessageEvent) {
     let data = ev.data();
     let (Some(kind), id) = (
         js::prop(&data, "fd").and_then(|k| js::string(&k, 16)),
@@ -356,15 +363,15 @@ fn on_message(ev: MessageEvent) {
         return;
     };
     match (kind.as_str(), id) {
-        ("need", Some(id)) => answer(id),
+        ("need", Some(id)) => answer(c, id),
         ("rotated", _) => {
-            let dropped = state::with(|s| s.refresh_token.take().is_some());
+            let dropped = c.with(|s| s.refresh_token.take().is_some());
             if dropped {
-                sync_holder();
+                sync_holder(c);
             }
         }
         (_, Some(id)) => {
-            let waiting = state::with(|s| {
+            let waiting = c.with(|s| {
                 let at = s.tabs.asks.iter().position(|(i, _)| *i == id)?;
                 Some(s.tabs.asks.swap_remove(at).1)
             });
@@ -378,32 +385,113 @@ fn on_message(ev: MessageEvent) {
 
 /// A tab without a refresh token asked: if this tab holds one, it refreshes (or finds its session
 /// fresh) and answers with what storage will show.
-fn answer(id: f64) {
-    let holds = state::with(|s| {
-        s.refresh_token.is_some() && s.config.as_ref().is_some_and(|c| !c.cookie_mode)
-    });
+fn answer(c: &Client, id: f64) {
+    let holds =
+        c.with(|s| s.refresh_token.is_some() && s.config.as_ref().is_some_and(|c| !c.cookie_mode));
     if !holds {
         return;
     }
+    let c = c.clone();
     spawn(async move {
-        let reply = match refresh::ensure_fresh(None).await {
-            Ok(_) => match state::with(|s| s.session.as_ref().map(|s| s.expires_at)) {
+        let c = &c;
+        let reply = match refresh::ensure_fresh(c, None, None).await {
+            Ok(_) => match c.with(|s| s.session.as_ref().map(|s| s.expires_at)) {
                 Some(e) => message("fresh", id, Some(e)),
                 None => message("transient", id, None),
             },
             Err(Failure::Fd(e)) if e.code == Code::SessionExpired => message("dead", id, None),
             Err(_) => message("transient", id, None),
         };
-        if let Some(channel) = state::with(|s| s.tabs.channel.clone()) {
+        if let Some(channel) = c.with(|s| s.tabs.channel.clone()) {
             let _ = channel.post_message(&reply);
         }
     });
 }
 
+thread_local! {
+    /// Every open client of this page, for the page's listeners to tell (see [`watch_page`]).
+    /// Weak: the registry does not keep a client alive.
+    static CLIENTS: RefCell<Vec<Weak<RefCell<State>>>> = const { RefCell::new(Vec::new()) };
+    /// Whether the page's listeners are registered (once per page).
+    static WATCHING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The open clients, strongly held for the length of one dispatch.
+fn clients() -> Vec<Client> {
+    CLIENTS.with(|r| {
+        let mut r = r.borrow_mut();
+        r.retain(|w| w.strong_count() > 0);
+        r.iter().filter_map(Client::upgrade).collect()
+    })
+}
+
+/// `bad_config` if another open client of this page uses `key`: two clients of one key would
+/// share a lock, a channel and a storage entry while each thinks it owns them.
+pub fn claim(c: &Client, key: &str) -> Result<(), crate::error::FdError> {
+    let taken = clients().iter().any(|other| {
+        !other.same(c) && other.with(|s| s.config.as_ref().is_some_and(|x| x.storage_key == key))
+    });
+    if taken {
+        return Err(crate::error::FdError::bad_config(
+            "storageKey",
+            "is already used by another open client of this page",
+        ));
+    }
+    Ok(())
+}
+
+/// Adds a client to the page's registry (once).
+pub fn register(c: &Client) {
+    if !clients().iter().any(|o| o.same(c)) {
+        CLIENTS.with(|r| r.borrow_mut().push(c.downgrade()));
+    }
+}
+
+/// `close()`: the client leaves the registry and lets go of its channel and locks.
+pub fn detach(c: &Client) {
+    CLIENTS.with(|r| {
+        r.borrow_mut()
+            .retain(|w| Client::upgrade(w).is_some_and(|o| !o.same(c)))
+    });
+    let (channel, handler, holder, marker, asks) = c.with(|s| {
+        s.tabs.key.clear();
+        (
+            s.tabs.channel.take(),
+            s.tabs.on_message.take(),
+            s.tabs.holder.take(),
+            s.tabs.mark.take(),
+            std::mem::take(&mut s.tabs.asks),
+        )
+    });
+    release(channel, handler, holder, marker);
+    // A question still waiting gets no answer: it ends now, as "no holder answered".
+    for (_, resolve) in asks {
+        let _ = resolve.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
+    }
+}
+
+fn release(
+    channel: Option<BroadcastChannel>,
+    handler: Option<Closure<dyn FnMut(MessageEvent)>>,
+    holder: Option<Function>,
+    marker: Option<Function>,
+) {
+    if let Some(ch) = channel {
+        ch.set_onmessage(None);
+        ch.close();
+    }
+    drop(handler);
+    for release in [holder, marker].into_iter().flatten() {
+        let _ = release.call0(&JsValue::UNDEFINED);
+    }
+}
+
 /// For `configure`: the channel of `cfg.storage_key` (replacing one of another key, whose locks
 /// are let go), and the page's event listeners, registered once.
-pub fn attach(cfg: &Rc<Config>) {
-    let old = state::with(|s| {
+pub fn attach(c: &Client, cfg: &Rc<Config>) {
+    register(c);
+    watch_page();
+    let old = c.with(|s| {
         (s.tabs.key != cfg.storage_key || s.tabs.channel.is_none()).then(|| {
             s.tabs.key = cfg.storage_key.clone();
             (
@@ -417,74 +505,86 @@ pub fn attach(cfg: &Rc<Config>) {
     let Some((channel, handler, holder, marker)) = old else {
         return;
     };
-    if let Some(c) = channel {
-        c.set_onmessage(None);
-        c.close();
-    }
-    drop(handler);
-    for release in [holder, marker].into_iter().flatten() {
-        let _ = release.call0(&JsValue::UNDEFINED);
-    }
+    release(channel, handler, holder, marker);
     if storage::shared() {
         if let Ok(channel) = BroadcastChannel::new(&name(cfg, "")) {
-            let handler = Closure::<dyn FnMut(MessageEvent)>::new(on_message);
+            // Weak: the channel's handler must not keep a dropped client alive.
+            let weak = c.downgrade();
+            let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |ev| {
+                if let Some(c) = Client::upgrade(&weak) {
+                    on_message(&c, ev);
+                }
+            });
             channel.set_onmessage(Some(handler.as_ref().unchecked_ref()));
-            state::with(|s| {
+            c.with(|s| {
                 s.tabs.channel = Some(channel);
                 s.tabs.on_message = Some(handler);
             });
         }
     }
-    watch_page();
 }
 
 /// Follows other tabs through the `storage` event, and the page's lifecycle through
-/// `visibilitychange`, `pageshow` and `online`. Registered once, on the first `configure`, and
-/// only where there is a global event target (not at import).
+/// `visibilitychange`, `pageshow` and `online`, for every open client. Registered once per page, on
+/// the first `configure`, and only where there is a global event target (not at import).
 fn watch_page() {
-    if state::with(|s| std::mem::replace(&mut s.tabs.watching, true)) {
+    if WATCHING.with(|w| w.replace(true)) {
         return;
     }
     let global = js_sys::global();
     listen(&global, "storage", |ev| {
         if let Ok(ev) = ev.dyn_into::<web_sys::StorageEvent>() {
-            on_storage(&ev);
+            for c in clients() {
+                on_storage(&c, &ev);
+            }
         }
     });
-    listen(&global, "online", |_| wake());
+    listen(&global, "online", |_| wake_all());
     listen(&global, "pagehide", |ev| {
         if persisted(&ev) {
-            frozen(true);
+            frozen_all(true);
         }
     });
     listen(&global, "pageshow", |ev| {
         if persisted(&ev) {
-            frozen(false);
+            frozen_all(false);
         }
     });
     if let Some(document) = js::platform(&global, "document") {
         // A background page the browser freezes (Page Lifecycle) cannot answer either.
-        listen(&document, "freeze", |_| frozen(true));
-        listen(&document, "resume", |_| frozen(false));
+        listen(&document, "freeze", |_| frozen_all(true));
+        listen(&document, "resume", |_| frozen_all(false));
         listen(&document, "visibilitychange", |_| {
             let visible = js::platform(&js_sys::global(), "document")
                 .and_then(|d| js::platform(&d, "visibilityState"))
                 .and_then(|v| v.as_string());
             if visible.as_deref() == Some("visible") {
-                wake();
+                wake_all();
             }
         });
+    }
+}
+
+fn wake_all() {
+    for c in clients() {
+        wake(&c);
+    }
+}
+
+fn frozen_all(now_frozen: bool) {
+    for c in clients() {
+        frozen(&c, now_frozen);
     }
 }
 
 /// The page is frozen (kept in the back/forward cache, or frozen in the background), or runs again:
 /// a frozen page lets go of the `…:holder` lock, since it could not answer; back, it takes it again
 /// and refreshes if due.
-fn frozen(now_frozen: bool) {
-    state::with(|s| s.tabs.cached = now_frozen);
-    sync_holder();
+fn frozen(c: &Client, now_frozen: bool) {
+    c.with(|s| s.tabs.cached = now_frozen);
+    sync_holder(c);
     if !now_frozen {
-        wake();
+        wake(c);
     }
 }
 
@@ -508,8 +608,8 @@ fn listen(target: &JsValue, kind: &str, f: fn(JsValue)) {
 }
 
 /// Another tab wrote or removed the session.
-fn on_storage(ev: &web_sys::StorageEvent) {
-    let Some(cfg) = state::with(|s| s.config.clone()) else {
+fn on_storage(c: &Client, ev: &web_sys::StorageEvent) {
+    let Some(cfg) = c.with(|s| s.config.clone()) else {
         return;
     };
     let key = JsValue::from_str(&cfg.storage_key);
@@ -521,14 +621,14 @@ fn on_storage(ev: &web_sys::StorageEvent) {
     // Read as a JS value: the entry's text (an access token) is not copied into wasm memory.
     match js::platform(ev, "newValue") {
         // Removed (sign-out, a dead session, `localStorage.clear()`).
-        None => state::adopt(None),
+        None => state::adopt(c, None),
         // Written: adopt a live session (in cookie mode an expired one too: the cookie may still
         // refresh it); ignore garbage rather than sign out over it.
         Some(text) => {
             if let Some(s) = storage::parse(&text) {
-                saw(&s);
+                saw(c, &s);
                 if cfg.cookie_mode || s.freshness(now(), 0.0) != Freshness::Expired {
-                    state::adopt(Some(s));
+                    state::adopt(c, Some(s));
                 }
             }
         }
@@ -537,15 +637,16 @@ fn on_storage(ev: &web_sys::StorageEvent) {
 
 /// The page is back (visible, restored, online): if the session is due, refresh now rather than on
 /// the first request.
-fn wake() {
-    let due = state::with(|s| {
+fn wake(c: &Client) {
+    let due = c.with(|s| {
         let cfg = s.config.as_ref()?;
         let session = s.session.as_ref()?;
         Some(session.freshness(now(), cfg.threshold_ms) != Freshness::Fresh)
     });
     if due == Some(true) {
-        spawn(async {
-            let _ = refresh::ensure_fresh(None).await;
+        let c = c.clone();
+        spawn(async move {
+            let _ = refresh::ensure_fresh(&c, None, None).await;
         });
     }
 }
@@ -554,10 +655,12 @@ fn wake() {
 /// refresh or sign-in is in flight in any tab, takes out of storage what a late answer may have
 /// written for it, and in cookie mode posts `/auth/logout` so that the proxy's cookie dies too.
 /// `whole_user`: a sign-out ends every session of that user and partner; a dead token only itself.
-pub fn after_end(cfg: Rc<Config>, gone: Option<Session>, whole_user: bool) {
+pub fn after_end(c: &Client, cfg: Rc<Config>, gone: Option<Session>, whole_user: bool) {
+    let c = c.clone();
     spawn(async move {
+        let c = &c;
         let _held = lock(&cfg).await;
-        settle(&cfg).await;
+        settle(c, &cfg).await;
         if let Some(gone) = &gone {
             let late = stored(&cfg).is_some_and(|s| {
                 if whole_user {
@@ -568,10 +671,10 @@ pub fn after_end(cfg: Rc<Config>, gone: Option<Session>, whole_user: bool) {
             });
             if late {
                 storage::remove(&cfg.storage_key);
-                mark(&cfg).await;
+                mark(c, &cfg).await;
             }
         }
-        state::with(|s| {
+        c.with(|s| {
             if s.leaving.is_some() && s.leaving == gone {
                 s.leaving = None;
             }

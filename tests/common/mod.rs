@@ -45,6 +45,9 @@ extern "C" {
     pub fn unique_refresh_token(this: &FakeApi);
     #[wasm_bindgen(method)]
     pub fn count(this: &FakeApi, path: &str) -> u32;
+    /// Every request the fake saw, oldest first.
+    #[wasm_bindgen(method, getter)]
+    pub fn records(this: &FakeApi) -> Array;
     #[wasm_bindgen(method)]
     pub fn requests(this: &FakeApi, path: &str) -> Array;
 
@@ -242,4 +245,63 @@ pub fn mfa_challenge(api: &FakeApi) {
         r#"{"ChallengeName":"SOFTWARE_TOKEN_MFA","Session":"mfa-session-SECRET"}"#,
         "application/json",
     );
+}
+
+/// A client of its own (`createClient`) against `api`, with a fresh storage key and
+/// `onSessionExpired` counted by the fake. `extra` adds or overrides options.
+pub async fn client(api: &FakeApi, extra: &[(&str, JsValue)]) -> (fd_fetch::WasmClient, String) {
+    let key = fresh_key();
+    let mut opts = vec![
+        ("baseUrl", JsValue::from(BASE)),
+        ("fetch", api.fetch().into()),
+        ("storageKey", JsValue::from(key.as_str())),
+        ("onSessionExpired", api.on_expired().into()),
+    ];
+    opts.extend(extra.iter().cloned());
+    let c = fd_fetch::new_client(obj(&opts))
+        .await
+        .expect("createClient");
+    (c, key)
+}
+
+/// `session_with` for a client of its own: a session of partner `partner` whose access token has
+/// `left_ms` to live; returns the token.
+pub fn session_of(
+    c: &fd_fetch::WasmClient,
+    left_ms: f64,
+    refresh: Option<&str>,
+    partner: &str,
+) -> String {
+    let token = jwt(3600);
+    let mut pairs = vec![
+        ("accessToken", JsValue::from(token.as_str())),
+        ("expiresAt", JsValue::from(now() + left_ms)),
+        ("partnerId", JsValue::from(partner)),
+    ];
+    if let Some(r) = refresh {
+        pairs.push(("refreshToken", r.into()));
+    }
+    c.set_session(obj(&pairs)).expect("setSession");
+    token
+}
+
+/// A listener that records what it is called with, and the array it records into.
+pub fn recorder() -> (js_sys::Function, Array) {
+    let seen = Array::new();
+    let f = js_sys::Function::new_with_args("seen", "return (v) => { seen.push(v); }")
+        .call1(&JsValue::UNDEFINED, &seen)
+        .unwrap()
+        .unchecked_into();
+    (f, seen)
+}
+
+/// Waits (2 s at most, in steps of 10 ms) until `done()` holds; whether it did.
+pub async fn until(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if done() {
+            return true;
+        }
+        sleep(10).await;
+    }
+    done()
 }
