@@ -132,9 +132,9 @@ async function storageKeys({ lib, describe, keyA, apiA, apiB }) {
 }
 
 async function closeStopsTimers({ lib, describe, sleep, keyA, keyB, apiA, apiB }) {
-  // Each tick refreshes (the threshold is above the tokens' whole hour); the test counts the
-  // refresh requests at each API while this runs, through `counts` (the page cannot see them):
-  // here each client counts its own onRefresh events.
+  // The mock's tokens live an hour; with this threshold a token is due 100 ms after it came, so
+  // ticks refresh about every 100 ms. Each client counts its own onRefresh events; the test then
+  // compares them with the refreshes each API saw.
   const heard = { a: 0, b: 0 };
   const a = await lib.createClient({ baseUrl: apiA, storageKey: keyA });
   const b = await lib.createClient({ baseUrl: apiB, storageKey: keyB });
@@ -143,7 +143,7 @@ async function closeStopsTimers({ lib, describe, sleep, keyA, keyB, apiA, apiB }
   await a.signIn({ username: "alice", password: "wonderland" }, { partnerId: "acme-eu" });
   await b.signIn({ username: "bob", password: "builder" }, { partnerId: "builders-uk" });
   await b.completeMfa({ code: "123456" });
-  const tick = { intervalMs: 40, thresholdMs: 7_200_000 };
+  const tick = { intervalMs: 40, thresholdMs: 3_599_900 };
   a.startAutoRefresh(tick);
   b.startAutoRefresh(tick);
   const waitFor = async (what) => {
