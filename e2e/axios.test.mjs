@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { inNode, inPage, startRecorder } from "./harness.mjs";
-import { PAGE_HELPERS, PKG, ROOT, launchBrowser, startFdProxy } from "./lib.mjs";
+import { PAGE_HELPERS, PKG, ROOT, explain, launchBrowser, newPage, startFdProxy } from "./lib.mjs";
 
 const USER = { username: "alice", password: "wonderland" };
 const PARTNER = "acme-eu";
@@ -286,3 +286,47 @@ for (const [where, runIn] of Object.entries(RUNTIMES)) {
     );
   });
 }
+
+test("chromium: without onSessionExpired, a 401 through axios sends the page to loginUrl once", async () => {
+  clearLogs();
+  const { context, page } = await newPage(browser);
+  try {
+    const logins = [];
+    page.on("request", (r) => {
+      if (r.isNavigationRequest() && new URL(r.url()).pathname === "/login") logins.push(r.url());
+    });
+    await page.goto(`${api.origin}/axios.html`);
+    await page.waitForFunction(() => window.ready === true, null, { timeout: 15_000 });
+    const started = await page.evaluate(
+      async ({ apiUrl, user, partner }) => {
+        const { lib, axios } = window.scenarioEnv;
+        const client = await lib.createClient({ baseUrl: apiUrl, storageKey: "axios-nav" });
+        await client.signIn(user, { partnerId: partner });
+        const ax = axios.create({ baseURL: apiUrl });
+        client.attachAxios(ax);
+        const revoke = (await ax.post("/session/revoke")).status;
+        // Three requests see the 401; the page is on its way to /login while they settle.
+        window.navResults = [];
+        for (let i = 0; i < 3; i++) {
+          ax.get("/me").then(
+            () => window.navResults.push("ok"),
+            (e) => window.navResults.push(e && e.code),
+          );
+        }
+        return revoke;
+      },
+      { apiUrl: api.api, user: USER, partner: PARTNER },
+    );
+    assert.equal(started, 204);
+    await page.waitForURL(`${api.origin}/login`, { timeout: 15_000 }).catch((e) => {
+      throw new Error(`${e.message}${explain(page)}`);
+    });
+    await page.waitForLoadState("load");
+    assert.deepEqual(logins, [`${api.origin}/login`], "one navigation to /login");
+    assert.equal(await page.evaluate(() => localStorage.getItem("axios-nav")), null, "the session entry is gone");
+    const me = api.to("GET /api/me");
+    assert.ok(me.length >= 1 && me.length <= 3 && me.every((q) => q.status === 401), `no retry: ${JSON.stringify(me)}`);
+  } finally {
+    await context.close();
+  }
+});
