@@ -48,7 +48,8 @@ pub fn parse_answer(v: &JsValue) -> Option<Answer> {
     Some(Answer::Challenge { name, session })
 }
 
-pub async fn sign_in(c: &Client, credentials: JsValue, opts: JsValue) -> Result<JsValue, Failure> {
+pub async fn sign_in(c: Client, credentials: JsValue, opts: JsValue) -> Result<JsValue, Failure> {
+    let c = &c;
     let cfg = c.config()?;
     let partner = opts
         .is_object()
@@ -63,7 +64,8 @@ pub async fn sign_in(c: &Client, credentials: JsValue, opts: JsValue) -> Result<
 }
 
 /// `PUT {authUrl}/auth/challenge/mfa-token` with `body` plus the pending challenge's `session`.
-pub async fn complete_mfa(c: &Client, body: JsValue) -> Result<JsValue, Failure> {
+pub async fn complete_mfa(c: Client, body: JsValue) -> Result<JsValue, Failure> {
+    let c = &c;
     let cfg = c.config()?;
     let pending = c.with(|s| s.mfa.clone()).ok_or_else(|| {
         FdError::new(

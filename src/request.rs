@@ -102,8 +102,8 @@ pub async fn send(c: &Client, path: JsValue, init: JsValue) -> Result<Sent, Fail
 }
 
 /// `fd`: a 2xx body as JSON, text or `null`.
-pub async fn fd(c: &Client, path: JsValue, init: JsValue) -> Result<JsValue, Failure> {
-    let sent = send(c, path, init).await?;
+pub async fn fd(c: Client, path: JsValue, init: JsValue) -> Result<JsValue, Failure> {
+    let sent = send(&c, path, init).await?;
     let content_type = sent.answer.content_type();
     let kind = response::body_kind(sent.answer.status, content_type.as_deref());
     if kind == Body::None {
