@@ -163,6 +163,7 @@ export type SignInResult =
 /// TypeScript: its generated class declares `[Symbol.dispose]`, which needs `lib: esnext`, and the
 /// package's types describe `FdClient` instead.
 #[wasm_bindgen(js_name = Client, skip_typescript)]
+#[derive(Clone)]
 pub struct WasmClient {
     c: Client,
 }

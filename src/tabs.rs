@@ -93,6 +93,19 @@ impl Tabs {
     }
 }
 
+/// A client dropped without `close()` (its JS object collected) closes its channel and lets go of
+/// its locks: the channel's handler dies with it and must not be called.
+impl Drop for Tabs {
+    fn drop(&mut self) {
+        release(
+            self.channel.take(),
+            self.on_message.take(),
+            self.holder.take(),
+            self.mark.take(),
+        );
+    }
+}
+
 fn name(cfg: &Config, suffix: &str) -> String {
     let mut n = String::with_capacity(9 + cfg.storage_key.len() + suffix.len());
     n.push_str("fd-fetch:");

@@ -263,3 +263,37 @@ async fn unauthorized_ends_the_session_once_and_leaves_a_newer_one_alone() {
     c.unauthorized(JsValue::NULL);
     c.close();
 }
+
+#[wasm_bindgen_test]
+async fn a_client_dropped_without_close_lets_go_of_its_channel_and_locks() {
+    let api = FakeApi::new();
+    let reported = watch_reported();
+    let (c, key) = client(&api, &[]).await;
+    session_of(&c, FRESH, Some("refresh-SECRET-1"), "p-1");
+    let holder = format!("fd-fetch:{key}:holder");
+    assert!(until_async_holds(&holder, true).await, "holder lock taken");
+    // Its JS object collected: the Rust side drops it.
+    drop(c);
+    assert!(
+        until_async_holds(&holder, false).await,
+        "holder lock let go"
+    );
+    // Another tab asks on its channel: nobody there, and no dead handler throws.
+    post_on(
+        &format!("fd-fetch:{key}"),
+        &obj(&[("fd", "need".into()), ("id", 1.into())]),
+    );
+    sleep(50).await;
+    assert_eq!(reported.length(), 0, "{:?}", reported.to_vec());
+}
+
+/// Waits (2 s at most) until the lock `name` is held (`held`) or not.
+async fn until_async_holds(name: &str, held: bool) -> bool {
+    for _ in 0..200 {
+        if held_locks().await.iter().any(|n| n == name) == held {
+            return true;
+        }
+        sleep(10).await;
+    }
+    false
+}

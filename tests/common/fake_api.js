@@ -283,3 +283,65 @@ export function report(line) {
   if (out) out.textContent += line + "\n";
   else console.log(line);
 }
+
+/** The names of the Web Locks held in this origin (held, not pending). */
+export async function heldLockNames() {
+  const { held = [] } = await navigator.locks.query();
+  return held.map((l) => l.name);
+}
+
+/** Posts `data` on the BroadcastChannel `name`, as another tab would. */
+export function postOn(name, data) {
+  const channel = new BroadcastChannel(name);
+  channel.postMessage(data);
+  channel.close();
+}
+
+/**
+ * A stand-in for an axios instance, enough for `attachAxios`: interceptor managers with `use` and
+ * `eject`, request interceptors run last-registered first and response ones in order, as axios
+ * does; the final URL made as axios's `buildFullPath` makes it; a status of 400 or more rejects
+ * with an error carrying `config` and `response`. Headers are a plain object (axios 0.x); the
+ * e2e suites use the real axios 1.x with its AxiosHeaders.
+ */
+class Manager {
+  constructor() {
+    this.handlers = [];
+  }
+  use(fulfilled, rejected) {
+    this.handlers.push({ fulfilled, rejected });
+    return this.handlers.length - 1;
+  }
+  eject(id) {
+    this.handlers[id] = null;
+  }
+}
+export class MiniAxios {
+  constructor(baseURL, fetch) {
+    this.baseURL = baseURL;
+    this.fetch = fetch;
+    this.interceptors = { request: new Manager(), response: new Manager() };
+  }
+  async request(config) {
+    config = { baseURL: this.baseURL, method: "GET", ...config, headers: { ...config.headers } };
+    for (const h of [...this.interceptors.request.handlers].reverse()) if (h) config = await h.fulfilled(config);
+    let p = this.send(config);
+    for (const h of this.interceptors.response.handlers) if (h) p = p.then(h.fulfilled, h.rejected);
+    return p;
+  }
+  async send(config) {
+    const rel = config.url ?? "";
+    const absolute = /^([a-z][a-z\d+\-.]*:)?\/\//i.test(rel);
+    const url = config.baseURL && !absolute ? config.baseURL.replace(/\/?\/$/, "") + "/" + rel.replace(/^\/+/, "") : rel;
+    const res = await this.fetch(new Request(new URL(url, location.href), { method: config.method, headers: config.headers }));
+    const text = await res.text();
+    const response = { status: res.status, data: text, config };
+    if (res.status >= 400) {
+      const e = new Error(`Request failed with status code ${res.status}`);
+      e.config = config;
+      e.response = response;
+      throw e;
+    }
+    return response;
+  }
+}

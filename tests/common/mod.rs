@@ -79,6 +79,10 @@ extern "C" {
     pub fn fire_storage(key: &str, new_value: Option<String>);
     #[wasm_bindgen(js_name = sleep)]
     fn sleep_promise(ms: u32) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = heldLockNames)]
+    fn held_lock_names() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = postOn)]
+    pub fn post_on(channel: &str, data: &JsValue);
 }
 
 pub const BASE: &str = "https://api.test/api";
@@ -304,4 +308,13 @@ pub async fn until(mut done: impl FnMut() -> bool) -> bool {
         sleep(10).await;
     }
     done()
+}
+
+/// The names of the Web Locks held in this origin.
+pub async fn held_locks() -> Vec<String> {
+    let names = JsFuture::from(held_lock_names()).await.unwrap();
+    Array::from(&names)
+        .iter()
+        .filter_map(|n| n.as_string())
+        .collect()
 }
