@@ -1,12 +1,11 @@
-// Shared helpers of the e2e tests: packing and installing the package, a mock partner API with a
-// static file server (node:http only), headless Chromium, child processes that always get killed.
+// Shared helpers of the e2e tests: packing and installing the package, fd-proxy's mock partner API
+// (the one mock) with the page's files, headless Chromium, child processes that always get killed.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
-import { dirname, extname, join, resolve, sep } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -179,190 +178,47 @@ export function decodeJwt(token) {
   return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString());
 }
 
-const MIME = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".json": "application/json",
-  ".map": "application/json",
-  ".svg": "image/svg+xml",
-  ".wasm": "application/wasm",
-  ".ico": "image/x-icon",
-  ".txt": "text/plain; charset=utf-8",
-};
-
 export const USER = { username: "alice", password: "wonderland" };
 
+/** The first 16 hex digits of a token's SHA-256: how fd-proxy's mock request log shows a bearer token. */
+export const tokenDigest = (token) => createHash("sha256").update(token).digest("hex").slice(0, 16);
+
 /**
- * Starts a server on 127.0.0.1 (`port`, or a free one) that serves `staticDir` (if given) and, under `/api`,
- * the mock partner API:
- *   POST /api/auth                 alice/wonderland → Cognito tokens, else 401
- *   POST /api/auth/refresh_token   known refresh token (and null device keys) → new access token
- *                                  (no ExpiresIn, no RefreshToken), else 401
- *   GET  /api/me                   valid Bearer token + X-Preferred-Partner-Id → {user, partner}, else 401
- *   GET  /api/revoked              always 401
- * Access tokens live `tokenLifetimeSec` (changeable through `server.tokenLifetimeSec`).
- * `server.requests` logs every API request ({method, path, headers, body}); `server.count("POST
- * /api/auth/refresh_token")` counts them (preflights count as "OPTIONS <path>").
+ * Starts fd-proxy's mock partner API (the one mock: `--mock-api --no-proxy`, see the README) on
+ * 127.0.0.1, serving `staticDir` too when given (a single-page app: unknown paths get its
+ * index.html). Users alice / wonderland (partners acme-eu, acme-us) and bob / builder (MFA code
+ * 123456, partner builders-uk); `GET /api/me` → `{user, name, partnerId, partners}`;
+ * `POST /api/session/revoke` ends the caller's session (its next call is a 401).
+ *
+ * What the mock answered comes from its request log (`GET /api/_mock/requests`), so these are
+ * async: `requests()` (entries `{method, path, status, partner, token, user, at}`, `token` being
+ * `tokenDigest(bearer)`), `requestsTo("METHOD /api/path")`, `count(route)` (preflights count as
+ * "OPTIONS <path>"), `clearLog()`. `args` are more fd-proxy flags.
  */
-export async function startServer({ staticDir, tokenLifetimeSec = 3600, port: listenOn = 0 } = {}) {
-  const state = {
-    tokenLifetimeSec,
-    accessTokens: new Map(), // token → exp (s, real clock)
-    refreshTokens: new Set(),
-    issued: [], // {via: "auth" | "refresh", accessToken, refreshToken?}
-    requests: [],
+export async function startServer({ staticDir, tokenLifetimeSec = 3600, args = [] } = {}) {
+  const flags = ["--mock-api", "--no-proxy", "--token-lifetime", String(tokenLifetimeSec), ...args];
+  if (staticDir) flags.push("--static-dir", staticDir);
+  const server = await startFdProxy(flags);
+  const requests = async () => {
+    const r = await fetch(`${server.api}/_mock/requests`);
+    assert.equal(r.status, 200, "the mock's request log answers");
+    return r.json();
   };
-
-  const issueAccess = (via, extra = {}) => {
-    const accessToken = makeJwt(state.tokenLifetimeSec);
-    state.accessTokens.set(accessToken, decodeJwt(accessToken).exp);
-    state.issued.push({ via, accessToken, ...extra });
-    return accessToken;
-  };
-  const validAccess = (token) => (state.accessTokens.get(token) ?? 0) > Date.now() / 1000;
-
-  const server = createServer(async (req, res) => {
-    try {
-      const url = new URL(req.url, "http://x");
-      if (url.pathname === "/api" || url.pathname.startsWith("/api/")) {
-        await handleApi(req, res, url);
-      } else if (staticDir) {
-        await serveStatic(req, res, url);
-      } else {
-        send(res, 404, "text/plain", "not found");
-      }
-    } catch (e) {
-      if (!res.headersSent) send(res, 500, "text/plain", String(e?.stack ?? e));
-      else res.destroy();
-    }
-  });
-
-  async function handleApi(req, res, url) {
-    const path = url.pathname;
-    const origin = req.headers.origin;
-    if (origin) {
-      res.setHeader("Access-Control-Allow-Origin", origin);
-      res.setHeader("Access-Control-Allow-Credentials", "true");
-      res.setHeader("Vary", "Origin");
-    }
-    const { raw, body } = await readRequest(req);
-    state.requests.push({ method: req.method, path, query: url.search, headers: { ...req.headers }, body, raw });
-
-    if (req.method === "OPTIONS") {
-      res.writeHead(204, {
-        "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
-        "Access-Control-Allow-Headers": "authorization, x-preferred-partner-id, content-type, x-requested-with",
-        "Access-Control-Max-Age": "0",
-      });
-      return res.end();
-    }
-    const json = (status, value) => send(res, status, "application/json", JSON.stringify(value));
-    const route = `${req.method} ${path}`;
-
-    if (route === "POST /api/auth") {
-      if (body?.username === USER.username && body?.password === USER.password) {
-        const refreshToken = `refresh-${random()}`;
-        state.refreshTokens.add(refreshToken);
-        const accessToken = issueAccess("auth", { refreshToken });
-        return json(200, {
-          AuthenticationResult: {
-            AccessToken: accessToken,
-            IdToken: `id-${random(6)}`,
-            RefreshToken: refreshToken,
-            ExpiresIn: state.tokenLifetimeSec,
-            TokenType: "Bearer",
-          },
-        });
-      }
-      return json(401, { message: "bad credentials" });
-    }
-    if (route === "POST /api/auth/refresh_token") {
-      const ok =
-        body &&
-        typeof body === "object" &&
-        Object.keys(body).sort().join() === "device_group_key,device_key,token" &&
-        body.device_key === null &&
-        body.device_group_key === null &&
-        state.refreshTokens.has(body.token);
-      if (!ok) return json(401, { message: "invalid refresh token" });
-      const accessToken = issueAccess("refresh", { refreshToken: body.token });
-      return json(200, { AccessToken: accessToken, IdToken: `id-${random(6)}`, TokenType: "Bearer" });
-    }
-    if (route === "GET /api/me") {
-      const auth = req.headers.authorization ?? "";
-      const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
-      const partner = req.headers["x-preferred-partner-id"];
-      if (validAccess(token) && partner) return json(200, { user: "alice", partner });
-      return json(401, { message: "unauthorized" });
-    }
-    if (route === "GET /api/revoked") return json(401, { message: "token revoked" });
-    return json(404, { message: `no route ${route}` });
-  }
-
-  async function serveStatic(req, res, url) {
-    if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, "text/plain", "method not allowed");
-    const root = resolve(staticDir);
-    let path;
-    try {
-      path = resolve(join(root, decodeURIComponent(url.pathname)));
-    } catch {
-      return send(res, 400, "text/plain", "bad path");
-    }
-    if (path !== root && !path.startsWith(root + sep)) return send(res, 403, "text/plain", "forbidden");
-    for (const candidate of [path, join(path, "index.html"), `${path}.html`]) {
-      const st = await stat(candidate).catch(() => null);
-      if (st?.isFile()) {
-        res.writeHead(200, {
-          "Content-Type": MIME[extname(candidate)] ?? "application/octet-stream",
-          "Content-Length": st.size,
-          "Cache-Control": "no-store",
-        });
-        if (req.method === "HEAD") return res.end();
-        return createReadStream(candidate).pipe(res);
-      }
-    }
-    return send(res, 404, "text/plain", "not found");
-  }
-
-  await new Promise((res, rej) => {
-    server.once("error", rej);
-    server.listen(listenOn, "127.0.0.1", res);
-  });
-  const { port } = server.address();
-  const origin = `http://127.0.0.1:${port}`;
-
+  const requestsTo = async (route) => (await requests()).filter((r) => `${r.method} ${r.path}` === route);
   return {
-    origin,
-    port,
-    api: `${origin}/api`,
-    state,
-    get requests() {
-      return state.requests;
+    origin: server.origin,
+    port: Number(new URL(server.origin).port),
+    api: server.api,
+    output: server.output,
+    requests,
+    requestsTo,
+    count: async (route) => (await requestsTo(route)).length,
+    /** Empties the mock's request log (not its sessions). */
+    async clearLog() {
+      const r = await fetch(`${server.api}/_mock/requests`, { method: "DELETE" });
+      assert.equal(r.status, 204, "the mock's request log clears");
     },
-    set tokenLifetimeSec(s) {
-      state.tokenLifetimeSec = s;
-    },
-    /** API requests matching "METHOD /api/path". */
-    requestsTo(route) {
-      return state.requests.filter((r) => `${r.method} ${r.path}` === route);
-    },
-    count(route) {
-      return this.requestsTo(route).length;
-    },
-    /** The access token the server last issued (by sign-in or refresh). */
-    lastIssued(via) {
-      return state.issued.filter((i) => !via || i.via === via).at(-1);
-    },
-    /** Forgets the request log (not the tokens). */
-    clearLog() {
-      state.requests.length = 0;
-    },
-    async close() {
-      server.closeAllConnections();
-      await new Promise((res) => server.close(res));
-    },
+    close: server.stop,
   };
 }
 
@@ -381,11 +237,6 @@ export async function readRequest(req) {
   } catch {
     return { raw, body: raw };
   }
-}
-
-function send(res, status, type, body) {
-  res.writeHead(status, { "Content-Type": type, "Cache-Control": "no-store" });
-  res.end(body);
 }
 
 /** A port that was free a moment ago (for servers that want `--port`). */
@@ -494,12 +345,14 @@ export function expectFdError(assert, result, code, what) {
 }
 
 /**
- * Opens a bundled test app at `url` (with `?api=` pointing at the mock API `api`), waits for its
- * main script to set `window.e2eResult`, and checks what it did: `not_configured` before configure,
- * then sign-in as partner `partner`, `fd("/me")` with both headers, cross-origin with a preflight.
+ * Opens a bundled test app at `url` (with `?api=` pointing at the mock API `api`, a `startServer`),
+ * waits for its main script to set `window.e2eResult`, and checks what it did: `not_configured`
+ * before configure, then sign-in as alice with partner `partner`, `fd("/me")` with both headers (as
+ * the mock logged it), cross-origin with a preflight.
  */
 export async function checkBundledApp(browser, api, url, pageOrigin, partner) {
-  api.clearLog();
+  assert.notEqual(new URL(url).origin, new URL(api.api).origin, "the page and the API are two origins");
+  await api.clearLog();
   const { context, page } = await newPage(browser);
   try {
     await page.goto(`${url}?api=${encodeURIComponent(api.api)}`);
@@ -509,16 +362,18 @@ export async function checkBundledApp(browser, api, url, pageOrigin, partner) {
     const r = await page.evaluate(() => window.e2eResult);
     assert.equal(r.ok, true, `the app failed: ${r.error}${explain(page)}`);
     assert.deepEqual(r.beforeConfigure, { isFdError: true, isError: true, code: "not_configured" });
-    assert.deepEqual(r.me, { user: "alice", partner });
+    assert.equal(r.me.user, "alice");
+    assert.equal(r.me.partnerId, partner, "the mock saw the partner header");
     assert.equal(r.session.partnerId, partner);
-    assert.equal(r.session.accessToken, api.lastIssued("auth").accessToken);
 
-    const me = api.requestsTo("GET /api/me");
+    const [signIn] = await api.requestsTo("POST /api/auth");
+    assert.deepEqual([signIn?.status, signIn?.user], [200, "alice"], "one sign-in, as alice");
+    const me = await api.requestsTo("GET /api/me");
     assert.ok(me.length >= 1);
-    assert.equal(me.at(-1).headers.authorization, `Bearer ${r.session.accessToken}`);
-    assert.equal(me.at(-1).headers["x-preferred-partner-id"], partner);
-    assert.equal(me.at(-1).headers.origin, pageOrigin, "the call was cross-origin");
-    assert.ok(api.count("OPTIONS /api/me") >= 1, "the browser preflighted /api/me (CORS)");
+    assert.equal(me.at(-1).status, 200);
+    assert.equal(me.at(-1).token, tokenDigest(r.session.accessToken), "the call carried the session's token");
+    assert.equal(me.at(-1).partner, partner);
+    assert.ok((await api.count("OPTIONS /api/me")) >= 1, "the browser preflighted /api/me (CORS: a cross-origin call)");
   } finally {
     await context.close();
   }
@@ -534,7 +389,7 @@ export const FD_PROXY = join(ROOT, "target", "debug", "fd-proxy");
  * Resolves once it printed its address, with `{ origin, api, proxy, output(), stop() }`.
  */
 export async function startFdProxy(args) {
-  await run("cargo", ["build", "--quiet", "-p", "fd-proxy"], { timeoutMs: 600_000 });
+  await run("cargo", ["build", "--quiet", "-p", "fd-proxy", "--features", "mock"], { timeoutMs: 600_000 });
   const server = startChild(FD_PROXY, ["--listen", "127.0.0.1:0", ...args], {
     env: { FD_PROXY_COOKIE_KEY: randomBytes(64).toString("base64") },
   });

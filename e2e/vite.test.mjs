@@ -33,7 +33,7 @@ const INDEX_HTML = `<!doctype html>
 // The API base comes in the query string, so one build serves every run.
 const MAIN_TS = `import { configure, fd, signIn, getSession, FdError, type FdSession } from "fd-fetch";
 
-type Me = { user: string; partner: string };
+type Me = { user: string; partnerId: string };
 type Outcome =
   | { ok: true; beforeConfigure: unknown; me: Me; session: FdSession | null }
   | { ok: false; error: string };
@@ -52,7 +52,7 @@ async function main(): Promise<Outcome> {
     beforeConfigure = { isFdError: e instanceof FdError, isError: e instanceof Error, code: (e as FdError).code };
   }
   await configure({ baseUrl: api });
-  const result = await signIn({ username: "alice", password: "wonderland" }, { partnerId: "p-vite" });
+  const result = await signIn({ username: "alice", password: "wonderland" }, { partnerId: "acme-eu" });
   if (result.status !== "signed_in") throw new Error("unexpected sign-in status " + result.status);
   const me = await fd<Me>("/me");
   return { ok: true, beforeConfigure, me, session: getSession() };
@@ -79,7 +79,7 @@ after(async () => {
   await api?.close();
 });
 
-const checkApp = (url, pageOrigin) => checkBundledApp(browser, api, url, pageOrigin, "p-vite");
+const checkApp = (url, pageOrigin) => checkBundledApp(browser, api, url, pageOrigin, "acme-eu");
 
 test("vite dev server: the default project loads fd-fetch, signs in and calls fd", async () => {
   assert.equal(await exists(join(work.app, "vite.config.js")), false);

@@ -20,7 +20,7 @@ async function main() {
     beforeConfigure = { isFdError: e instanceof FdError, isError: e instanceof Error, code: e.code };
   }
   await configure({ baseUrl: api });
-  const result = await signIn({ username: "alice", password: "wonderland" }, { partnerId: "p-webpack" });
+  const result = await signIn({ username: "alice", password: "wonderland" }, { partnerId: "acme-us" });
   if (result.status !== "signed_in") throw new Error("unexpected sign-in status " + result.status);
   return { ok: true, beforeConfigure, me: await fd("/me"), session: getSession() };
 }
@@ -56,7 +56,7 @@ test("webpack 5 build: the default project bundles fd-fetch, signs in and calls 
   await writeFile(join(dist, "index.html"), '<!doctype html><title>fd-fetch in webpack</title><script src="main.js"></script>');
   const site = await startServer({ staticDir: dist });
   try {
-    await checkBundledApp(browser, api, `${site.origin}/`, site.origin, "p-webpack");
+    await checkBundledApp(browser, api, `${site.origin}/`, site.origin, "acme-us");
   } finally {
     await site.close();
   }

@@ -19,7 +19,7 @@ const REFRESH_DELAY_MS = 300;
 
 build({ quiet: true }); // pkg/, which www/ imports as "fd-fetch" (node_modules/fd-fetch → pkg/)
 run("node", [join(root, "node_modules/vite/bin/vite.js"), "build", "www", "--logLevel", "warn"]);
-run("cargo", ["build", "--quiet", "-p", "fd-proxy"]);
+run("cargo", ["build", "--quiet", "-p", "fd-proxy", "--features", "mock"]);
 
 // The proxy's cookie key. A development key, made once per checkout and kept out of git (target/).
 const keyFile = join(root, "target", "fd-proxy-dev.key");

@@ -22,30 +22,44 @@ const KEY_HELP: &str = "pass --cookie-key-file PATH or set FD_PROXY_COOKIE_KEY \
 #[command(
     name = "fd-proxy",
     version,
-    about = "fd-fetch's refresh-token proxy for `refreshTokenIn: \"cookie\"`; with --mock-api it also \
-             plays the partner API for development, and --static-dir serves a built page.",
     after_help = "Environment:\n  FD_PROXY_COOKIE_KEY  the cookie key itself (64+ bytes), when --cookie-key-file is not given\n  \
                   RUST_LOG             log filter, e.g. debug or fd_proxy=debug [default: info]\n\n\
-                  Routes: /api (mock partner API, with --mock-api), /proxy/auth, /proxy/auth/challenge/mfa-token,\n\
-                  /proxy/auth/refresh_token, /proxy/auth/logout (the proxy), anything else from --static-dir."
+                  Routes: /proxy/auth, /proxy/auth/challenge/mfa-token, /proxy/auth/refresh_token,\n\
+                  /proxy/auth/logout (the proxy), /api (the mock partner API, in a build with the cargo\n\
+                  feature mock), anything else from --static-dir."
+)]
+#[cfg_attr(
+    feature = "mock",
+    command(
+        about = "fd-fetch's refresh-token proxy for `refreshTokenIn: \"cookie\"`; with --mock-api it \
+                     also plays the partner API for development (this build has the cargo feature \
+                     mock), and --static-dir serves a built page."
+    )
+)]
+#[cfg_attr(
+    not(feature = "mock"),
+    command(
+        about = "fd-fetch's refresh-token proxy for `refreshTokenIn: \"cookie\"`; --static-dir \
+                     serves a built page. (The mock partner API is only in a build with \
+                     the cargo feature mock.)"
+    )
 )]
 pub struct Args {
     /// Address to listen on, IP:PORT (port 0 picks a free port; the real one is printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Serve a mock partner API under /api (demo users alice / wonderland and bob / builder with
-    /// MFA code 123456). Without --upstream the proxy then forwards to this mock.
-    #[arg(long)]
-    pub mock_api: bool,
+    /// The mock partner API's flags; they exist only in a build with the cargo feature `mock`.
+    #[command(flatten)]
+    pub mock: MockArgs,
 
     /// The partner API the proxy forwards auth calls to, e.g. https://partner.example.com/v1
-    /// [default with --mock-api: this server's own /api, called over HTTP like any upstream].
+    /// [default with the mock: this server's own /api, called over HTTP like any upstream].
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
 
     /// Don't mount the refresh-token proxy under /proxy (it is mounted whenever there is an
-    /// upstream: --upstream or --mock-api).
+    /// upstream: --upstream, or the mock).
     #[arg(long)]
     pub no_proxy: bool,
 
@@ -55,30 +69,13 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub cookie_key_file: Option<PathBuf>,
 
-    /// Lifetime of the mock's access and id tokens, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 3600,
-          value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
-    pub token_lifetime: u64,
-
-    /// Mock only: wait this long before answering /api/auth/refresh_token, so a demo timeline
-    /// can show the refresh.
-    #[arg(long, value_name = "MS", default_value_t = 0,
-          value_parser = clap::value_parser!(u64).range(0..=60_000))]
-    pub refresh_delay_ms: u64,
-
-    /// Mock only: rotate refresh tokens as Cognito does with rotation on. Each refresh answers a
-    /// new RefreshToken for the same session and expiry, and the old one stops working at once
-    /// (presenting it again answers 400 invalid_grant). Off: refresh tokens never rotate.
-    #[arg(long)]
-    pub rotate_refresh_tokens: bool,
-
     /// Serve the files of this directory (a built page); a GET or HEAD of any other path outside
     /// /api and /proxy gets its index.html (single-page app, so /login works).
     #[arg(long, value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
 
-    /// An extra origin (scheme://host[:port]) allowed to use the proxy besides this server's own,
-    /// and the mock's CORS allow-list (the mock allows any origin when none is given). Repeatable.
+    /// An extra origin (scheme://host[:port]) allowed to use the proxy besides this server's own.
+    /// Repeatable. It narrows the proxy only (the mock's CORS has its own flag).
     #[arg(long, value_name = "ORIGIN")]
     pub allowed_origin: Vec<String>,
 
@@ -127,11 +124,61 @@ pub enum LogFormat {
     Json,
 }
 
+/// The flags of the mock partner API (cargo feature `mock`, for development and tests only).
+#[cfg(feature = "mock")]
+#[derive(Debug, clap::Args)]
+pub struct MockArgs {
+    /// Serve a mock partner API under /api (demo users alice / wonderland and bob / builder with
+    /// MFA code 123456). Without --upstream the proxy then forwards to this mock; with neither a
+    /// cookie key nor --no-proxy, on a loopback address, the proxy gets a random key for this run.
+    #[arg(long)]
+    pub mock_api: bool,
+
+    /// Lifetime of the mock's access and id tokens, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub token_lifetime: u64,
+
+    /// Mock only: wait this long before answering /api/auth/refresh_token, so a demo timeline
+    /// can show the refresh.
+    #[arg(long, value_name = "MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub refresh_delay_ms: u64,
+
+    /// Mock only: rotate refresh tokens as Cognito does with rotation on. Each refresh answers a
+    /// new RefreshToken for the same session and expiry, and the old one stops working at once
+    /// (presenting it again answers 400 invalid_grant). Off: refresh tokens never rotate.
+    #[arg(long)]
+    pub rotate_refresh_tokens: bool,
+
+    /// An origin (scheme://host[:port]) the mock's CORS allows. Repeatable; without it the mock
+    /// allows any origin (its calls carry a token, no cookie). Independent of --allowed-origin.
+    #[arg(long, value_name = "ORIGIN")]
+    pub mock_cors_origin: Vec<String>,
+}
+
+// Without the cargo feature `mock` there are no mock flags: the mock's flag is unknown. (A plain
+// comment: clap would put a doc comment into the binary.)
+#[cfg(not(feature = "mock"))]
+#[derive(Debug, clap::Args)]
+pub struct MockArgs {}
+
+/// The mock's settings, when it is on.
+#[derive(Debug, Clone)]
+pub struct MockSettings {
+    pub token_lifetime: u64,
+    pub refresh_delay: Duration,
+    pub rotate_refresh_tokens: bool,
+    /// Normalised like `allowed_origins`; empty means any origin.
+    pub cors_origins: Vec<String>,
+}
+
 /// The checked configuration the server runs with.
 #[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub mock_api: bool,
+    /// Present when the mock partner API is on (`--mock-api`, cargo feature `mock`).
+    pub mock: Option<MockSettings>,
     /// The upstream given with --upstream (without a trailing slash); None means "the mock",
     /// whose address is only known after binding.
     pub upstream: Option<String>,
@@ -139,9 +186,8 @@ pub struct Config {
     pub proxy: bool,
     /// Present whenever `proxy` is true.
     pub cookie_key: Option<Key>,
-    pub token_lifetime: u64,
-    pub refresh_delay: Duration,
-    pub rotate_refresh_tokens: bool,
+    /// Whether `cookie_key` is a random one made for this run (mock on loopback without a key).
+    pub ephemeral_key: bool,
     pub static_dir: Option<PathBuf>,
     /// Normalised (`scheme://host[:port]`, lower case, default port dropped), as browsers send
     /// them in `Origin`.
@@ -157,11 +203,11 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
-            .field("mock_api", &self.mock_api)
+            .field("mock", &self.mock)
             .field("upstream", &self.upstream.as_deref().map(redact_url))
             .field("proxy", &self.proxy)
-            .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
             .field("cookie_key", &self.cookie_key.as_ref().map(|_| "<set>"))
+            .field("ephemeral_key", &self.ephemeral_key)
             .field("static_dir", &self.static_dir)
             .field("allowed_origins", &self.allowed_origins)
             .finish_non_exhaustive()
@@ -180,11 +226,34 @@ impl Config {
         env_key: Result<String, std::env::VarError>,
     ) -> Result<Self, String> {
         let upstream = args.upstream.as_deref().map(parse_upstream).transpose()?;
-        let proxy = !args.no_proxy && (upstream.is_some() || args.mock_api);
-        let cookie_key = if proxy {
-            Some(load_key(args.cookie_key_file.as_deref(), env_key)?)
+        let mock = mock_settings(&args.mock)?;
+        let proxy = !args.no_proxy && (upstream.is_some() || mock.is_some());
+        // A throwaway key only for the mock on loopback: a real deployment on loopback (behind a
+        // reverse proxy) must not lose every session on restart without being told to.
+        let may_use_ephemeral = mock.is_some() && args.listen.ip().is_loopback();
+        let (cookie_key, ephemeral_key) = if !proxy {
+            (None, false)
+        } else if may_use_ephemeral
+            && args.cookie_key_file.is_none()
+            && matches!(env_key, Err(std::env::VarError::NotPresent))
+        {
+            let key = Key::try_generate().ok_or_else(|| {
+                format!("cannot make a random cookie key for this run: {KEY_HELP}")
+            })?;
+            (Some(key), true)
         } else {
-            None
+            let key = load_key(args.cookie_key_file.as_deref(), env_key).map_err(|e| {
+                if mock.is_some() && !may_use_ephemeral {
+                    format!(
+                        "{e} (on a loopback address the mock's proxy would make a throwaway key \
+                         itself; {} is not one)",
+                        args.listen.ip()
+                    )
+                } else {
+                    e
+                }
+            })?;
+            (Some(key), false)
         };
         if let Some(dir) = &args.static_dir {
             if !dir.is_dir() {
@@ -197,17 +266,15 @@ impl Config {
         let allowed_origins = args
             .allowed_origin
             .iter()
-            .map(|o| normalize_origin(o))
+            .map(|o| normalize_origin("--allowed-origin", o))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             listen: args.listen,
-            mock_api: args.mock_api,
+            mock,
             upstream,
             proxy,
             cookie_key,
-            token_lifetime: args.token_lifetime,
-            refresh_delay: Duration::from_millis(args.refresh_delay_ms),
-            rotate_refresh_tokens: args.rotate_refresh_tokens,
+            ephemeral_key,
             static_dir: args.static_dir,
             allowed_origins,
             upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
@@ -222,6 +289,32 @@ impl Config {
             log_format: args.log_format,
         })
     }
+}
+
+/// The mock's settings from its flags, when `--mock-api` is given.
+#[cfg(feature = "mock")]
+fn mock_settings(args: &MockArgs) -> Result<Option<MockSettings>, String> {
+    if !args.mock_api {
+        return Ok(None);
+    }
+    let cors_origins = args
+        .mock_cors_origin
+        .iter()
+        .map(|o| normalize_origin("--mock-cors-origin", o))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(MockSettings {
+        token_lifetime: args.token_lifetime,
+        refresh_delay: Duration::from_millis(args.refresh_delay_ms),
+        rotate_refresh_tokens: args.rotate_refresh_tokens,
+        cors_origins,
+    }))
+}
+
+/// Built without the mock: never one.
+#[cfg(not(feature = "mock"))]
+#[allow(clippy::unnecessary_wraps)] // The same signature as with the feature.
+fn mock_settings(_: &MockArgs) -> Result<Option<MockSettings>, String> {
+    Ok(None)
 }
 
 /// An http(s) base URL without query or fragment, returned without its trailing slash so that
@@ -273,8 +366,8 @@ fn redact_raw(raw: &str) -> String {
 
 /// Origins are compared as strings against the `Origin` header, so bring them to the form
 /// browsers send.
-fn normalize_origin(raw: &str) -> Result<String, String> {
-    let bad = || format!("--allowed-origin {raw}: expected an origin like https://app.example.com");
+fn normalize_origin(flag: &str, raw: &str) -> Result<String, String> {
+    let bad = || format!("{flag} {raw}: expected an origin like https://app.example.com");
     let url = Url::parse(raw).map_err(|_| bad())?;
     if !matches!(url.scheme(), "http" | "https")
         || url.host_str().is_none()
@@ -334,6 +427,7 @@ mod tests {
         Args::try_parse_from(argv).expect("flags parse")
     }
 
+    #[cfg(feature = "mock")]
     #[test]
     fn proxy_is_mounted_only_with_an_upstream() {
         let none = Config::from_args_and_env(args(&[]), Err(std::env::VarError::NotPresent));
@@ -349,27 +443,99 @@ mod tests {
         assert!(!off.proxy && off.cookie_key.is_none());
     }
 
+    #[cfg(feature = "mock")]
     #[test]
     fn refresh_tokens_rotate_only_when_asked() {
         let env = || Err(std::env::VarError::NotPresent);
+        let rotates = |config: Result<Config, String>| {
+            config
+                .expect("valid")
+                .mock
+                .expect("mock on")
+                .rotate_refresh_tokens
+        };
         let plain = Config::from_args_and_env(args(&["--mock-api", "--no-proxy"]), env());
-        assert!(!plain.expect("valid").rotate_refresh_tokens);
+        assert!(!rotates(plain));
         let rotating = Config::from_args_and_env(
             args(&["--mock-api", "--no-proxy", "--rotate-refresh-tokens"]),
             env(),
         );
-        assert!(rotating.expect("valid").rotate_refresh_tokens);
+        assert!(rotates(rotating));
+    }
+
+    #[cfg(feature = "mock")]
+    #[test]
+    fn the_mock_cors_and_the_proxy_origins_are_separate() {
+        let config = Config::from_args_and_env(
+            args(&[
+                "--mock-api",
+                "--allowed-origin",
+                "https://App.example",
+                "--mock-cors-origin",
+                "http://localhost:5173/",
+            ]),
+            Ok("k".repeat(64)),
+        )
+        .expect("valid");
+        assert_eq!(config.allowed_origins, ["https://app.example"]);
+        assert_eq!(
+            config.mock.expect("mock on").cors_origins,
+            ["http://localhost:5173"]
+        );
+        let bad = Config::from_args_and_env(
+            args(&["--mock-api", "--no-proxy", "--mock-cors-origin", "nope"]),
+            Ok("k".repeat(64)),
+        );
+        assert!(bad
+            .expect_err("bad origin")
+            .starts_with("--mock-cors-origin nope"));
     }
 
     #[test]
     fn key_errors_say_how_to_fix_them() {
-        let missing =
-            Config::from_args_and_env(args(&["--mock-api"]), Err(std::env::VarError::NotPresent))
-                .expect_err("no key");
+        let none = || Err(std::env::VarError::NotPresent);
+        let upstream = ["--upstream", "https://partner.example.com"];
+        let missing = Config::from_args_and_env(args(&upstream), none()).expect_err("no key");
         assert!(missing.contains("--cookie-key-file") && missing.contains(COOKIE_KEY_ENV));
-        let short = Config::from_args_and_env(args(&["--mock-api"]), Ok("k".repeat(63)))
-            .expect_err("short key");
+        let short =
+            Config::from_args_and_env(args(&upstream), Ok("k".repeat(63))).expect_err("short key");
         assert!(short.contains("too short"), "{short}");
+    }
+
+    #[cfg(feature = "mock")]
+    #[test]
+    fn only_the_mock_on_loopback_makes_a_throwaway_key() {
+        let none = || Err(std::env::VarError::NotPresent);
+        for listen in ["127.0.0.1:0", "[::1]:0"] {
+            let config =
+                Config::from_args_and_env(args(&["--listen", listen, "--mock-api"]), none())
+                    .expect("the mock on loopback runs without a key");
+            assert!(config.proxy && config.cookie_key.is_some() && config.ephemeral_key);
+        }
+        let given = Config::from_args_and_env(args(&["--mock-api"]), Ok("k".repeat(64)));
+        assert!(!given.expect("valid").ephemeral_key, "a given key is used");
+        // A given but bad key is an error, not replaced.
+        let short = Config::from_args_and_env(args(&["--mock-api"]), Ok("k".repeat(63)));
+        assert!(short.expect_err("short").contains("too short"));
+        let wide =
+            Config::from_args_and_env(args(&["--listen", "0.0.0.0:0", "--mock-api"]), none())
+                .expect_err("not loopback");
+        assert!(
+            wide.contains("--cookie-key-file") && wide.contains("0.0.0.0 is not one"),
+            "{wide}"
+        );
+        // Without the mock, a proxy on loopback (say, behind a reverse proxy) is a deployment:
+        // it must be given its key, or every restart would end every session unannounced.
+        let production = Config::from_args_and_env(
+            args(&[
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                "https://partner.example.com",
+            ]),
+            none(),
+        );
+        assert!(production.is_err(), "no mock, no throwaway key");
     }
 
     #[test]
@@ -414,9 +580,9 @@ mod tests {
         assert!(parse_upstream("ftp://x/").is_err());
         assert!(parse_upstream("https://x/v1?a=b").is_err());
         assert_eq!(
-            normalize_origin("HTTPS://App.Example.com:443/").as_deref(),
+            normalize_origin("--allowed-origin", "HTTPS://App.Example.com:443/").as_deref(),
             Ok("https://app.example.com")
         );
-        assert!(normalize_origin("https://app.example.com/path").is_err());
+        assert!(normalize_origin("--allowed-origin", "https://app.example.com/path").is_err());
     }
 }

@@ -1,8 +1,12 @@
 //! fd-fetch's refresh-token proxy for `refreshTokenIn: "cookie"`; with `--mock-api` it also plays
 //! the partner API for development, and `--static-dir` serves a built page.
 //!
-//! Layout: [`cli`] checks the flags into a [`cli::Config`]; [`mock`] is the mock partner API
-//! (/api); [`proxy`] the refresh-token proxy (/proxy); [`statics`] the page; [`logging`] the
+//! The mock (its demo users, its flags) is compiled only with the cargo feature `mock`: a
+//! production build (`cargo build --release -p fd-proxy`) holds no demo account and does not know
+//! `--mock-api`.
+//!
+//! Layout: [`cli`] checks the flags into a [`cli::Config`]; `mock` is the mock partner API
+//! (/api, feature `mock`); [`proxy`] the refresh-token proxy (/proxy); [`statics`] the page; [`logging`] the
 //! request log; [`server`] the accept loop and its connection limits. [`main_with`] ties them
 //! together.
 
@@ -12,8 +16,10 @@
 )]
 
 pub mod cli;
+#[cfg(feature = "mock")]
 pub mod jwt;
 pub mod logging;
+#[cfg(feature = "mock")]
 pub mod mock;
 pub mod proxy;
 pub mod respond;
@@ -45,6 +51,12 @@ pub fn main_with(args: Args) -> ExitCode {
         }
     };
     logging::init(config.log_format);
+    if config.ephemeral_key {
+        eprintln!(
+            "fd-proxy: no cookie key given: the proxy uses a random one made for this run (mock on \
+             loopback); its refresh-token cookies die with the process"
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -85,20 +97,22 @@ async fn serve(config: Config) -> Result<(), String> {
 pub fn app(config: &Config, bound: SocketAddr) -> Result<(Router, Vec<String>), String> {
     let mut router = Router::new();
     let mut mounted = Vec::new();
-    if config.mock_api {
-        router = router.nest(
-            "/api",
-            mock::router(mock::MockConfig {
-                token_lifetime: config.token_lifetime,
-                refresh_delay: config.refresh_delay,
-                rotate_refresh_tokens: config.rotate_refresh_tokens,
-                proxy_path: config.proxy.then_some("/proxy"),
-                allowed_origins: config.allowed_origins.clone(),
-            }),
-        );
-        mounted.push("/api (mock partner API)".to_owned());
-    } else {
-        router = statics::reserve_prefix(router, "/api");
+    match &config.mock {
+        #[cfg(feature = "mock")]
+        Some(settings) => {
+            router = router.nest(
+                mock::MOUNT,
+                mock::router(mock::MockConfig {
+                    token_lifetime: settings.token_lifetime,
+                    refresh_delay: settings.refresh_delay,
+                    rotate_refresh_tokens: settings.rotate_refresh_tokens,
+                    proxy_path: config.proxy.then_some("/proxy"),
+                    allowed_origins: settings.cors_origins.clone(),
+                }),
+            );
+            mounted.push("/api (mock partner API)".to_owned());
+        }
+        _ => router = statics::reserve_prefix(router, "/api"),
     }
     match (&config.cookie_key, config.proxy) {
         (Some(key), true) => {
@@ -136,8 +150,8 @@ pub fn app(config: &Config, bound: SocketAddr) -> Result<(Router, Vec<String>), 
     Ok((router.layer(logging::layer()), mounted))
 }
 
-/// A CORS allow-list of `--allowed-origin`s (already normalised by [`cli`], so each is a valid
-/// header value).
+/// A CORS allow-list of origins (`--allowed-origin`, `--mock-cors-origin`; already normalised by
+/// [`cli`], so each is a valid header value).
 fn origin_list(origins: &[String]) -> tower_http::cors::AllowOrigin {
     tower_http::cors::AllowOrigin::list(
         origins
@@ -162,17 +176,27 @@ fn reachable(bound: SocketAddr) -> SocketAddr {
 /// The start-up lines on stdout. Scripts and tests read the first from a pipe, so flush.
 fn print_banner(config: &Config, bound: SocketAddr, mounted: &[String]) {
     let mut lines = vec![format!("fd-proxy listening on http://{bound}")];
-    if config.mock_api {
-        lines.push("  demo users: alice / wonderland, bob / builder (MFA code 123456)".to_owned());
+    #[cfg(feature = "mock")]
+    if let Some(settings) = &config.mock {
+        lines.push(format!("  demo users: {}", mock::DEMO_USERS));
         lines.push(format!(
             "  mock token lifetime: {} s, refresh delay: {} ms, {}",
-            config.token_lifetime,
-            config.refresh_delay.as_millis(),
-            if config.rotate_refresh_tokens {
+            settings.token_lifetime,
+            settings.refresh_delay.as_millis(),
+            if settings.rotate_refresh_tokens {
                 "refresh tokens rotate on every refresh"
             } else {
                 "refresh tokens do not rotate"
             }
+        ));
+        lines.push(format!(
+            "  mock CORS: {}; request log: GET/DELETE {}/_mock/requests",
+            if settings.cors_origins.is_empty() {
+                "any origin".to_owned()
+            } else {
+                settings.cors_origins.join(", ")
+            },
+            mock::MOUNT
         ));
     }
     lines.push(format!(
@@ -189,7 +213,11 @@ fn print_banner(config: &Config, bound: SocketAddr, mounted: &[String]) {
         ));
     }
     if mounted.is_empty() {
-        lines.push("  mounted: nothing (pass --mock-api, --upstream or --static-dir)".to_owned());
+        lines.push(if cfg!(feature = "mock") {
+            "  mounted: nothing (pass --mock-api, --upstream or --static-dir)".to_owned()
+        } else {
+            "  mounted: nothing (pass --upstream or --static-dir)".to_owned()
+        });
     } else {
         lines.push(format!("  mounted: {}", mounted.join(", ")));
     }

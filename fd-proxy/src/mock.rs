@@ -104,6 +104,9 @@ const USERS: &[User] = &[
     },
 ];
 
+/// The demo accounts, for the start-up lines.
+pub const DEMO_USERS: &str = "alice / wonderland, bob / builder (MFA code 123456)";
+
 fn find_user(username: &str) -> Option<&'static User> {
     USERS.iter().find(|u| u.username == username)
 }

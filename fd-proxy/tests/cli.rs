@@ -21,6 +21,7 @@ fn help_documents_every_flag() {
         "--rotate-refresh-tokens",
         "--static-dir",
         "--allowed-origin",
+        "--mock-cors-origin",
         "--upstream-timeout-ms",
         "--max-upstream-body-bytes",
         "--max-connections",
@@ -40,8 +41,16 @@ fn help_documents_every_flag() {
 #[test]
 fn proxy_without_a_key_exits_2_with_a_clear_message() {
     for args in [
-        &["--mock-api"][..],
+        // The mock makes a throwaway key on loopback only.
+        &["--listen", "0.0.0.0:0", "--mock-api"][..],
         &["--upstream", "https://partner.example.com/v1"][..],
+        // Without the mock, not even on loopback.
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:9/v1",
+        ][..],
     ] {
         let (code, out) = run_to_exit(args, &[]);
         assert_eq!(code, Some(2), "{args:?}: {out}");
@@ -57,6 +66,35 @@ fn proxy_without_a_key_exits_2_with_a_clear_message() {
             "must fail before listening: {out}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_mock_alone_on_loopback_runs_with_a_throwaway_key_and_says_so() {
+    let server = Server::start_with_env(&["--mock-api"], &[]);
+    let out = server.output();
+    let said: Vec<_> = out.lines().filter(|l| l.contains("cookie key")).collect();
+    assert_eq!(said.len(), 1, "one line about the key: {out}");
+    assert!(
+        said[0].contains("random") && said[0].contains("die with the process"),
+        "{out}"
+    );
+    assert!(out.contains("/proxy (refresh-token proxy"), "{out}");
+    // The proxy works with it: sign-in sets the cookie, and the cookie refreshes.
+    let signed_in = server
+        .fd_call(Method::POST, "/proxy/auth", Some(&common::alice()))
+        .await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{signed_in:?}");
+    let cookie = signed_in.refresh_cookie().expect("refresh cookie");
+    let refreshed = common::fd_call(
+        Method::POST,
+        &server.url("/proxy/auth/refresh_token"),
+        &server.base,
+        &[("cookie", cookie.header().as_str())],
+        Some(&serde_json::json!({})),
+    )
+    .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{refreshed:?}");
+    assert!(refreshed.json()["AccessToken"].is_string());
 }
 
 #[test]

@@ -580,31 +580,106 @@ async fn cors_lets_other_origins_call_with_a_token() {
     }
     assert_eq!(preflight.header("access-control-max-age"), Some("600"));
 
-    // With an allow-list, other origins get no CORS grant.
-    let server = Server::start(&["--mock-api", "--allowed-origin", "http://app.example:3000"]);
-    let ask = |origin: &'static str| {
-        let url = server.url("/api/me");
-        async move {
-            send(
-                Method::OPTIONS,
-                &url,
-                &[
-                    ("origin", origin),
-                    ("access-control-request-method", "GET"),
-                    ("access-control-request-headers", "authorization"),
-                ],
-                None,
-            )
-            .await
-        }
-    };
-    let listed = ask("http://app.example:3000").await;
+    // With an allow-list of its own, other origins get no CORS grant from the mock.
+    let server = Server::start(&[
+        "--mock-api",
+        "--mock-cors-origin",
+        "http://app.example:3000",
+    ]);
+    let listed = preflight_from(&server.url("/api/me"), "http://app.example:3000").await;
     assert_eq!(
         listed.header("access-control-allow-origin"),
         Some("http://app.example:3000")
     );
-    let other = ask("http://elsewhere.example").await;
+    let other = preflight_from(&server.url("/api/me"), "http://elsewhere.example").await;
     assert_eq!(other.header("access-control-allow-origin"), None);
+}
+
+/// A CORS preflight for a GET with a token, or a POST with JSON for the proxy's routes.
+async fn preflight_from(url: &str, origin: &str) -> Reply {
+    let (method, headers) = if url.contains("/proxy/") {
+        ("POST", "content-type,x-requested-with")
+    } else {
+        ("GET", "authorization,x-preferred-partner-id")
+    };
+    send(
+        Method::OPTIONS,
+        url,
+        &[
+            ("origin", origin),
+            ("access-control-request-method", method),
+            ("access-control-request-headers", headers),
+        ],
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn allowed_origin_narrows_the_proxy_only_and_mock_cors_origin_the_mock_only() {
+    let page = "http://127.0.0.1:5173"; // a dev server on another port
+    let other = "http://elsewhere.example";
+    // The proxy narrowed to `page`... but not the mock: any page may call it with a token.
+    let server = Server::start(&["--mock-api", "--allowed-origin", page]);
+    for origin in [page, other] {
+        let mock = preflight_from(&server.url("/api/me"), origin).await;
+        assert_eq!(
+            mock.header("access-control-allow-origin"),
+            Some(origin),
+            "{mock:?}"
+        );
+    }
+    let proxy = preflight_from(&server.url("/proxy/auth"), page).await;
+    assert_eq!(
+        proxy.header("access-control-allow-origin"),
+        Some(page),
+        "{proxy:?}"
+    );
+    assert_eq!(
+        proxy.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    let refused = preflight_from(&server.url("/proxy/auth"), other).await;
+    assert_eq!(
+        refused.header("access-control-allow-origin"),
+        None,
+        "{refused:?}"
+    );
+    // The page on the other port signs in at the mock and calls it, CORS-checked as a browser
+    // would (its Origin header, the grant in the answer).
+    let signed_in = post(&server.url("/api/auth"), &[("origin", page)], &alice()).await;
+    assert_eq!(signed_in.status, StatusCode::OK);
+    assert_eq!(signed_in.header("access-control-allow-origin"), Some(page));
+    let access = str_field(&signed_in.json(), "AccessToken").to_owned();
+    let bearer = format!("Bearer {access}");
+    let me = get(
+        &server.url("/api/me"),
+        &[
+            ("origin", page),
+            ("authorization", &bearer),
+            ("x-preferred-partner-id", "acme-eu"),
+        ],
+    )
+    .await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.header("access-control-allow-origin"), Some(page));
+
+    // The mock narrowed, the proxy not: the proxy still takes its own listed origins.
+    let server = Server::start(&[
+        "--mock-api",
+        "--mock-cors-origin",
+        page,
+        "--allowed-origin",
+        other,
+    ]);
+    let mock = preflight_from(&server.url("/api/me"), other).await;
+    assert_eq!(mock.header("access-control-allow-origin"), None, "{mock:?}");
+    let proxy = preflight_from(&server.url("/proxy/auth"), other).await;
+    assert_eq!(
+        proxy.header("access-control-allow-origin"),
+        Some(other),
+        "{proxy:?}"
+    );
 }
 
 /// A fresh MFA challenge for bob, straight from the mock.
