@@ -66,7 +66,12 @@ async function underBaseUrl({ lib, axios, describe, api, origin, user, partner }
   const joined = axios.create({ baseURL: origin }); // baseURL above the prefix, url inside it
   const detach = [viaBase, absolute, joined].map((ax) => lib.attachAxios(ax));
   const results = [];
-  for (const [ax, url] of [[viaBase, "/me"], [absolute, `${api}/me`], [joined, "/api/me"], [viaBase, "me"]]) {
+  for (const [ax, url] of [
+    [viaBase, "/me"],
+    [absolute, `${api}/me`],
+    [joined, "/api/me"],
+    [viaBase, "me"],
+  ]) {
     try {
       const r = await ax.get(url);
       results.push({ url, status: r.status, data: r.data });
@@ -103,11 +108,20 @@ async function outsideBaseUrl({ lib, axios, describe, key, api, origin, other, u
       const r = await ax.get(url);
       results.push({ url, status: r.status, sentAuth: sent(r.config) });
     } catch (e) {
-      results.push({ url, error: describe(e), isAxiosError: axios.isAxiosError(e), status: e?.response?.status, sentAuth: sent(e?.config) });
+      results.push({
+        url,
+        error: describe(e),
+        isAxiosError: axios.isAxiosError(e),
+        status: e?.response?.status,
+        sentAuth: sent(e?.config),
+      });
     }
   }
   // And one inside, to show this instance does attach tokens.
-  const inside = await ax.get("/me").then((r) => ({ status: r.status, sentAuth: sent(r.config) }), (e) => ({ error: describe(e) }));
+  const inside = await ax.get("/me").then(
+    (r) => ({ status: r.status, sentAuth: sent(r.config) }),
+    (e) => ({ error: describe(e) }),
+  );
   const signedIn = client.getSession() !== null;
   detach();
   client.close();
@@ -132,7 +146,9 @@ async function concurrentUnderThreshold({ lib, axios, describe, sleep, key, api,
   return {
     changed: before !== after,
     after,
-    results: settled.map((s) => (s.status === "fulfilled" ? { status: s.value.status, data: s.value.data } : { error: describe(s.reason) })),
+    results: settled.map((s) =>
+      s.status === "fulfilled" ? { status: s.value.status, data: s.value.data } : { error: describe(s.reason) },
+    ),
     events: events.map(({ outcome, source }) => ({ outcome, source })),
   };
 }
@@ -145,7 +161,10 @@ async function unauthorizedOnce({ lib, axios, describe, key, api, user, partner 
   await client.signIn(user, { partnerId: partner });
   const ax = axios.create({ baseURL: api });
   const detach = client.attachAxios(ax);
-  const revoke = await ax.post("/session/revoke").then((r) => r.status, (e) => describe(e));
+  const revoke = await ax.post("/session/revoke").then(
+    (r) => r.status,
+    (e) => describe(e),
+  );
   const settled = await Promise.allSettled([ax.get("/me"), ax.get("/me"), ax.get("/me")]);
   const result = {
     revoke,
@@ -166,11 +185,19 @@ async function detached({ lib, axios, describe, key, api, user, partner, sentAut
   await client.signIn(user, { partnerId: partner });
   const ax = axios.create({ baseURL: api });
   const detach = client.attachAxios(ax);
-  const attached = await ax.get("/me").then((r) => ({ status: r.status, sentAuth: sent(r.config) }), (e) => ({ error: describe(e) }));
+  const attached = await ax.get("/me").then(
+    (r) => ({ status: r.status, sentAuth: sent(r.config) }),
+    (e) => ({ error: describe(e) }),
+  );
   detach();
   const after = await ax.get("/me").then(
     (r) => ({ status: r.status }),
-    (e) => ({ error: describe(e), isAxiosError: axios.isAxiosError(e), status: e?.response?.status, sentAuth: sent(e?.config) }),
+    (e) => ({
+      error: describe(e),
+      isAxiosError: axios.isAxiosError(e),
+      status: e?.response?.status,
+      sentAuth: sent(e?.config),
+    }),
   );
   const result = { attached, after, expired, signedIn: client.getSession() !== null };
   client.close();
@@ -183,7 +210,15 @@ async function detached({ lib, axios, describe, key, api, user, partner, sentAut
 let keys = 0;
 function args() {
   keys += 1;
-  return { key: `axios-${keys}`, api: api.api, origin: api.origin, other: other.origin, user: USER, partner: PARTNER, sentAuth: SENT_AUTH };
+  return {
+    key: `axios-${keys}`,
+    api: api.api,
+    origin: api.origin,
+    other: other.origin,
+    user: USER,
+    partner: PARTNER,
+    sentAuth: SENT_AUTH,
+  };
 }
 
 const inNodeHere = (scenario) => inNode(scenario, { lib, axios }, args());
@@ -217,7 +252,8 @@ for (const [where, runIn] of Object.entries(RUNTIMES)) {
     clearLogs();
     const r = await runIn(outsideBaseUrl);
     assert.deepEqual(r.inside, { status: 200, sentAuth: true }, "a URL inside gets the token");
-    for (const x of r.results) assert.equal(x.sentAuth, false, `no Authorization on the request config for ${x.url}: ${JSON.stringify(x)}`);
+    for (const x of r.results)
+      assert.equal(x.sentAuth, false, `no Authorization on the request config for ${x.url}: ${JSON.stringify(x)}`);
     const leaked = [...api.withCredentials(), ...other.withCredentials()];
     assert.deepEqual(
       leaked.map((q) => `${q.method} ${q.path}`),
@@ -232,7 +268,10 @@ for (const [where, runIn] of Object.entries(RUNTIMES)) {
     assert.equal(r.expired, 0, "onSessionExpired not called");
     // The sibling paths, the dot-dot and the other origin were reached without a token.
     assert.ok(other.to("GET /api/me").length >= 1, "the other origin was called");
-    assert.ok(api.to("GET /apix/me").length === 1 && api.to("GET /other/x").length === 1, "the sibling paths were called");
+    assert.ok(
+      api.to("GET /apix/me").length === 1 && api.to("GET /other/x").length === 1,
+      "the sibling paths were called",
+    );
   });
 
   test(`${where}: concurrent requests under the threshold make one refresh`, async () => {
@@ -244,7 +283,8 @@ for (const [where, runIn] of Object.entries(RUNTIMES)) {
     assert.equal(r.changed, true, "the session has a new token");
     const me = api.to("GET /api/me");
     assert.equal(me.length, 5);
-    for (const q of me) assert.equal(q.authorization, `Bearer ${r.after}`, "every request went with the refreshed token");
+    for (const q of me)
+      assert.equal(q.authorization, `Bearer ${r.after}`, "every request went with the refreshed token");
     assert.deepEqual(r.events, [{ outcome: "fresh", source: "this_tab" }], "onRefresh heard one refresh");
   });
 

@@ -40,7 +40,8 @@ export async function startRecorder({ upstream, statics = {}, pages = {} } = {})
         return res.end(pages[path]);
       }
       for (const [prefix, dir] of Object.entries(statics)) {
-        if (req.method === "GET" && path.startsWith(prefix)) return await serveFile(res, dir, path.slice(prefix.length));
+        if (req.method === "GET" && path.startsWith(prefix))
+          return await serveFile(res, dir, path.slice(prefix.length));
       }
       const entry = {
         method: req.method,
@@ -121,7 +122,11 @@ async function serveFile(res, dir, rel) {
     res.writeHead(404, { "content-type": "text/plain" });
     return res.end("not found");
   }
-  res.writeHead(200, { "content-type": MIME[extname(path)] ?? "application/octet-stream", "content-length": st.size, "cache-control": "no-store" });
+  res.writeHead(200, {
+    "content-type": MIME[extname(path)] ?? "application/octet-stream",
+    "content-length": st.size,
+    "cache-control": "no-store",
+  });
   createReadStream(path).pipe(res);
 }
 
@@ -153,7 +158,14 @@ export async function mockRequestsTo(proxy, route) {
 /** An error as plain data, as `PAGE_HELPERS`' `describeError` gives it in a page. */
 export const describeWith = (lib) => (e) =>
   e !== null && typeof e === "object"
-    ? { isFdError: e instanceof lib.FdError, isError: e instanceof Error, name: e.name, code: e.code, message: String(e.message), status: e.status }
+    ? {
+        isFdError: e instanceof lib.FdError,
+        isError: e instanceof Error,
+        name: e.name,
+        code: e.code,
+        message: String(e.message),
+        status: e.status,
+      }
     : { thrown: String(e) };
 
 /** Runs `scenario` in this process with `env` (which must hold `lib`). */
@@ -166,9 +178,11 @@ export async function inPage(browser, url, scenario, args) {
   const { context, page } = await newPage(browser);
   try {
     await page.goto(url);
-    await page.waitForFunction(() => window.ready === true, null, { timeout: 15_000 }).catch((e) => {
-      throw new Error(`the page did not load: ${e.message}${explain(page)}`);
-    });
+    await page
+      .waitForFunction(() => window.ready === true, null, { timeout: 15_000 })
+      .catch((e) => {
+        throw new Error(`the page did not load: ${e.message}${explain(page)}`);
+      });
     return await page
       .evaluate(
         ([src, a]) => {

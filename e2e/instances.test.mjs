@@ -28,8 +28,15 @@ let browser;
 let lib;
 
 before(async () => {
-  [mockA, mockB] = await Promise.all([startFdProxy(["--mock-api", "--no-proxy"]), startFdProxy(["--mock-api", "--no-proxy"])]);
-  recA = await startRecorder({ upstream: mockA.origin, statics: { "/pkg/": PKG }, pages: { "/instances.html": PAGE, "/login": LOGIN } });
+  [mockA, mockB] = await Promise.all([
+    startFdProxy(["--mock-api", "--no-proxy"]),
+    startFdProxy(["--mock-api", "--no-proxy"]),
+  ]);
+  recA = await startRecorder({
+    upstream: mockA.origin,
+    statics: { "/pkg/": PKG },
+    pages: { "/instances.html": PAGE, "/login": LOGIN },
+  });
   recB = await startRecorder({ upstream: mockB.origin });
   lib = await import(pathToFileURL(join(PKG, "index.js")).href);
   browser = await launchBrowser();
@@ -65,7 +72,11 @@ async function sideBySide({ lib, describe, sleep, keyA, keyB, apiA, apiB }) {
     if (s) set.add(s.accessToken);
     return s && { partnerId: s.partnerId };
   };
-  const call = (client, path, init) => client.fd(path, init).then((v) => ({ ok: v }), (e) => ({ error: describe(e) }));
+  const call = (client, path, init) =>
+    client.fd(path, init).then(
+      (v) => ({ ok: v }),
+      (e) => ({ error: describe(e) }),
+    );
   const storage = () =>
     typeof localStorage === "undefined" ? null : { a: localStorage.getItem(keyA), b: localStorage.getItem(keyB) };
 
@@ -102,7 +113,12 @@ async function sideBySide({ lib, describe, sleep, keyA, keyB, apiA, apiB }) {
 
   // B signs out: A stays signed in and keeps working.
   b.signOut();
-  steps.afterSignOutB = { a: note(a, tokensA), b: b.getSession(), aCall: await call(a, "/me"), bCall: await call(b, "/me") };
+  steps.afterSignOutB = {
+    a: note(a, tokensA),
+    b: b.getSession(),
+    aCall: await call(a, "/me"),
+    bCall: await call(b, "/me"),
+  };
   steps.storageAfterSignOutB = storage();
 
   // B signs in again; then A's session is revoked at its API and its next call sees a 401.
@@ -110,7 +126,12 @@ async function sideBySide({ lib, describe, sleep, keyA, keyB, apiA, apiB }) {
   await b.completeMfa({ code: "123456" });
   note(b, tokensB);
   steps.revokeA = await call(a, "/session/revoke", { method: "POST" });
-  steps.after401A = { aCall: await call(a, "/me"), a: a.getSession(), b: note(b, tokensB), bCall: await call(b, "/me") };
+  steps.after401A = {
+    aCall: await call(a, "/me"),
+    a: a.getSession(),
+    b: note(b, tokensB),
+    bCall: await call(b, "/me"),
+  };
   steps.storageAfter401A = storage();
 
   a.close();
@@ -119,11 +140,18 @@ async function sideBySide({ lib, describe, sleep, keyA, keyB, apiA, apiB }) {
 }
 
 async function storageKeys({ lib, describe, keyA, apiA, apiB }) {
-  const attempt = (f) => f().then((v) => ({ ok: true, closeable: typeof v?.close === "function", client: v }), (e) => ({ ok: false, error: describe(e) }));
+  const attempt = (f) =>
+    f().then(
+      (v) => ({ ok: true, closeable: typeof v?.close === "function", client: v }),
+      (e) => ({ ok: false, error: describe(e) }),
+    );
   const first = await attempt(() => lib.createClient({ baseUrl: apiA, storageKey: keyA }));
   const same = await attempt(() => lib.createClient({ baseUrl: apiB, storageKey: keyA }));
   // The default client may not move onto it either.
-  const defaultOnIt = await lib.configure({ baseUrl: apiB, storageKey: keyA }).then(() => ({ ok: true }), (e) => ({ ok: false, error: describe(e) }));
+  const defaultOnIt = await lib.configure({ baseUrl: apiB, storageKey: keyA }).then(
+    () => ({ ok: true }),
+    (e) => ({ ok: false, error: describe(e) }),
+  );
   first.client?.close();
   const afterClose = await attempt(() => lib.createClient({ baseUrl: apiB, storageKey: keyA }));
   afterClose.client?.close();
@@ -157,7 +185,10 @@ async function closeStopsTimers({ lib, describe, sleep, keyA, keyB, apiA, apiB }
   // B keeps ticking: three more of its refreshes while A is closed.
   const bRanOn = await waitFor(() => heard.b >= bAtClose + 3);
   const aAfter = heard.a;
-  const closedCall = await a.fd("/me").then((v) => ({ ok: v }), (e) => ({ error: describe(e) }));
+  const closedCall = await a.fd("/me").then(
+    (v) => ({ ok: v }),
+    (e) => ({ error: describe(e) }),
+  );
   b.stopAutoRefresh();
   await sleep(300); // a tick in flight settles
   const bAtStop = heard.b;
@@ -169,7 +200,8 @@ async function closeStopsTimers({ lib, describe, sleep, keyA, keyB, apiA, apiB }
 
 // ---------------------------------------------------------------------------------------------
 
-const authsOf = (rec) => rec.withCredentials().map((q) => ({ path: q.path, auth: q.authorization, partner: q.partner, status: q.status }));
+const authsOf = (rec) =>
+  rec.withCredentials().map((q) => ({ path: q.path, auth: q.authorization, partner: q.partner, status: q.status }));
 
 for (const [where, runIn] of Object.entries(RUNTIMES)) {
   test(`${where}: two clients, two sessions, two APIs: nothing crosses, one ending leaves the other`, async () => {
@@ -190,23 +222,39 @@ for (const [where, runIn] of Object.entries(RUNTIMES)) {
     // Headers never cross: every request with a token at A carried one of A's tokens and A's
     // partner, likewise at B, and no token went to both.
     assert.ok(tokensA.length >= 2 && tokensB.length >= 2, "each client had its tokens");
-    assert.deepEqual(tokensA.filter((t) => tokensB.includes(t)), [], "two distinct sessions");
+    assert.deepEqual(
+      tokensA.filter((t) => tokensB.includes(t)),
+      [],
+      "two distinct sessions",
+    );
     for (const q of authsOf(recA)) {
-      assert.ok(tokensA.some((t) => q.auth === `Bearer ${t}`), `A got only A's tokens: ${JSON.stringify(q)}`);
+      assert.ok(
+        tokensA.some((t) => q.auth === `Bearer ${t}`),
+        `A got only A's tokens: ${JSON.stringify(q)}`,
+      );
       assert.equal(q.partner, "acme-eu");
     }
     for (const q of authsOf(recB)) {
-      assert.ok(tokensB.some((t) => q.auth === `Bearer ${t}`), `B got only B's tokens: ${JSON.stringify(q)}`);
+      assert.ok(
+        tokensB.some((t) => q.auth === `Bearer ${t}`),
+        `B got only B's tokens: ${JSON.stringify(q)}`,
+      );
       assert.equal(q.partner, "builders-uk");
     }
 
     // A refreshed, B did not, and each listener heard only its own client's refreshes. (A may
     // refresh again on a slow machine: its tokens are under its threshold a second after each.)
-    assert.ok(steps.afterThreshold.every((r) => r.ok), JSON.stringify(steps.afterThreshold));
+    assert.ok(
+      steps.afterThreshold.every((r) => r.ok),
+      JSON.stringify(steps.afterThreshold),
+    );
     const refreshesA = recA.to("POST /api/auth/refresh_token");
     assert.ok(refreshesA.length >= 1, "A refreshed");
     assert.equal(heard.refreshA.length, refreshesA.length, "A's onRefresh heard each of A's refreshes");
-    assert.ok(heard.refreshA.every((o) => o === "fresh") || heard.refreshA.at(-1) === "dead", JSON.stringify(heard.refreshA));
+    assert.ok(
+      heard.refreshA.every((o) => o === "fresh") || heard.refreshA.at(-1) === "dead",
+      JSON.stringify(heard.refreshA),
+    );
     assert.equal(recB.to("POST /api/auth/refresh_token").length, 0, "B did not refresh");
     assert.deepEqual(heard.refreshB, [], "B's onRefresh heard nothing");
 
@@ -230,8 +278,15 @@ for (const [where, runIn] of Object.entries(RUNTIMES)) {
     const changesA = JSON.stringify(heard.changesA);
     assert.equal(heard.changesA.at(-1), null, `A's changes end with its end: ${changesA}`);
     assert.ok(heard.changesA.length >= 3, `A's sign-in, refresh(es) and end: ${changesA}`);
-    assert.ok(heard.changesA.slice(0, -1).every((p) => p === "acme-eu"), `A heard only A's sessions: ${changesA}`);
-    assert.deepEqual(heard.changesB, ["builders-uk", null, "builders-uk"], `B's changes: ${JSON.stringify(heard.changesB)}`);
+    assert.ok(
+      heard.changesA.slice(0, -1).every((p) => p === "acme-eu"),
+      `A heard only A's sessions: ${changesA}`,
+    );
+    assert.deepEqual(
+      heard.changesB,
+      ["builders-uk", null, "builders-uk"],
+      `B's changes: ${JSON.stringify(heard.changesB)}`,
+    );
 
     if (where === "chromium") {
       // One page, two storage keys, each holding its own client's session only.
@@ -267,12 +322,19 @@ for (const [where, runIn] of Object.entries(RUNTIMES)) {
     assert.equal(r.bRanOn, true, `B kept refreshing after A closed: ${JSON.stringify(r)}`);
     assert.equal(r.aAfter, r.aAtClose, "A heard no refresh after close()");
     assert.equal(r.bAfterStop, r.bAtStop, "B's timer stopped with stopAutoRefresh()");
-    assert.equal(r.closedCall.error?.isFdError, true, `a closed client's call rejects: ${JSON.stringify(r.closedCall)}`);
+    assert.equal(
+      r.closedCall.error?.isFdError,
+      true,
+      `a closed client's call rejects: ${JSON.stringify(r.closedCall)}`,
+    );
     // The APIs' side agrees: while B refreshed three more times, A's API saw at most the one
     // refresh that may have been in flight when A closed.
     const refreshesA = recA.to("POST /api/auth/refresh_token").length;
     const refreshesB = recB.to("POST /api/auth/refresh_token").length;
-    assert.ok(refreshesA >= r.aAtClose && refreshesA <= r.aAtClose + 1, `A's API: ${refreshesA} refreshes, A heard ${r.aAtClose}`);
+    assert.ok(
+      refreshesA >= r.aAtClose && refreshesA <= r.aAtClose + 1,
+      `A's API: ${refreshesA} refreshes, A heard ${r.aAtClose}`,
+    );
     assert.equal(refreshesB, r.bAfterStop, "B's API saw as many refreshes as B heard");
     assert.equal(recA.to("GET /api/me").length, 0, "the closed client sent nothing");
   });

@@ -36,7 +36,10 @@ function parse(out) {
   const calls = [...out.matchAll(/ call (\d+) GET \/orders (ok|failed)([^\n]*)token_left_ms=(-?\d+|none)/g)].map(
     ([, n, result, detail, left]) => ({ n: Number(n), result, detail: detail.trim(), leftMs: Number(left) }),
   );
-  const refreshes = [...out.matchAll(/ refresh outcome=(\w+) source=(\w+)/g)].map(([, outcome, source]) => ({ outcome, source }));
+  const refreshes = [...out.matchAll(/ refresh outcome=(\w+) source=(\w+)/g)].map(([, outcome, source]) => ({
+    outcome,
+    source,
+  }));
   return { calls, refreshes };
 }
 
@@ -72,26 +75,48 @@ test("the service signs in, stays fresh over two token lifetimes with the backgr
 
   const { calls, refreshes } = parse(out);
   assert.ok(calls.length >= 2 * LIFETIME_S, `calls over ${durationMs} ms every 500 ms (got ${calls.length}):\n${out}`);
-  assert.deepEqual(calls.filter((c) => c.result !== "ok"), [], `every call succeeded:\n${out}`);
+  assert.deepEqual(
+    calls.filter((c) => c.result !== "ok"),
+    [],
+    `every call succeeded:\n${out}`,
+  );
   for (const c of calls) {
-    assert.ok(c.leftMs > 1000, `call ${c.n} went with a token the background refresh kept fresh (${c.leftMs} ms left):\n${out}`);
+    assert.ok(
+      c.leftMs > 1000,
+      `call ${c.n} went with a token the background refresh kept fresh (${c.leftMs} ms left):\n${out}`,
+    );
   }
   assert.ok(refreshes.length >= 2, `onRefresh heard at least two refreshes (got ${refreshes.length}):\n${out}`);
-  assert.deepEqual(refreshes.filter((r) => r.outcome !== "fresh"), [], "every refresh was fresh");
+  assert.deepEqual(
+    refreshes.filter((r) => r.outcome !== "fresh"),
+    [],
+    "every refresh was fresh",
+  );
 
   // The mock's side: every call answered 200 (none expired, none 401), at least two refreshes.
   const orders = (await mockRequestsTo(proxy, "GET /api/orders")).slice(beforeOrders);
   assert.equal(orders.length, calls.length, "the mock saw each call once");
-  assert.deepEqual(orders.filter((q) => q.status !== 200), [], "the mock answered every call 200");
+  assert.deepEqual(
+    orders.filter((q) => q.status !== 200),
+    [],
+    "the mock answered every call 200",
+  );
   for (const q of orders) {
     assert.equal(q.user, "alice", "each call carried alice's token");
     assert.equal(q.partner, "acme-eu", "and the partner id");
   }
   const tokens = new Set(orders.map((q) => q.token));
-  assert.ok(tokens.size >= 3, `the calls went with the sign-in's token and at least two refreshed ones (${tokens.size} tokens)`);
+  assert.ok(
+    tokens.size >= 3,
+    `the calls went with the sign-in's token and at least two refreshed ones (${tokens.size} tokens)`,
+  );
   const refreshed = (await mockRequestsTo(proxy, "POST /api/auth/refresh_token")).slice(beforeRefresh);
   assert.ok(refreshed.length >= 2, `the mock saw at least two refreshes (saw ${refreshed.length})`);
-  assert.deepEqual(refreshed.filter((q) => q.status !== 200), [], "every refresh succeeded");
+  assert.deepEqual(
+    refreshed.filter((q) => q.status !== 200),
+    [],
+    "every refresh succeeded",
+  );
   assert.equal(refreshed.length, refreshes.length, "one onRefresh event per refresh the mock answered");
 
   assert.doesNotMatch(out, TOKENISH, "no token in the service's output");
@@ -127,11 +152,16 @@ test("given tokens through setSession, the service refreshes them, and SIGTERM e
     assert.equal(code, 0, out);
     assert.match(out, /stopping: SIGTERM/);
     assert.match(out, /done calls=\d+ failures=0/);
-    assert.ok(!out.includes(tokens.AccessToken) && !out.includes(tokens.RefreshToken) && !out.includes(tokens.IdToken), "no token in the output");
+    assert.ok(
+      !out.includes(tokens.AccessToken) && !out.includes(tokens.RefreshToken) && !out.includes(tokens.IdToken),
+      "no token in the output",
+    );
     assert.doesNotMatch(out, TOKENISH, "nothing token-shaped in the output");
     const refreshed = (await mockRequestsTo(proxy, "POST /api/auth/refresh_token")).slice(beforeRefresh);
     assert.ok(refreshed.length >= 1 && refreshed.every((q) => q.status === 200), "the mock answered the refresh");
-    const used = (await mockRequestsTo(proxy, "GET /api/orders")).filter((q) => q.token === tokenHash(tokens.AccessToken));
+    const used = (await mockRequestsTo(proxy, "GET /api/orders")).filter(
+      (q) => q.token === tokenHash(tokens.AccessToken),
+    );
     assert.ok(used.length >= 1, "the first calls went with the access token it was given");
   } finally {
     await service.stop();
@@ -161,7 +191,10 @@ test("a running auto refresh does not keep Node alive, on the default client and
     await new Promise((r) => setTimeout(r, 600));
     console.log("refreshes=" + refreshes);
   `;
-  const { code, out } = await run("node", ["--input-type=module", "-e", script], { allowFail: true, timeoutMs: 20_000 });
+  const { code, out } = await run("node", ["--input-type=module", "-e", script], {
+    allowFail: true,
+    timeoutMs: 20_000,
+  });
   assert.equal(code, 0, `node exited by itself with 0 (null: killed after 20 s):\n${out}`);
   const refreshes = Number(/refreshes=(\d+)/.exec(out)?.[1]);
   assert.ok(refreshes >= 4, `both timers ran (refreshes: ${refreshes}):\n${out}`);

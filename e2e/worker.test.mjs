@@ -95,12 +95,18 @@ async function inWorker(scenario, args = {}) {
 // Scenarios, run inside the worker with { lib, describe, sleep, api }.
 
 async function signInCallRefresh({ lib, describe, sleep, api }) {
-  const before = await lib.fd("/me").then(() => "sent", (e) => describe(e));
+  const before = await lib.fd("/me").then(
+    () => "sent",
+    (e) => describe(e),
+  );
   const events = [];
   // Tokens live an hour: with this threshold the session is under it a second after each refresh.
   await lib.configure({ baseUrl: api, refreshThresholdMs: 3_599_000 });
   lib.onRefresh((e) => events.push(e.outcome));
-  const notSignedIn = await lib.fd("/me").then(() => "sent", (e) => describe(e));
+  const notSignedIn = await lib.fd("/me").then(
+    () => "sent",
+    (e) => describe(e),
+  );
   const signIn = await lib.signIn({ username: "alice", password: "wonderland" }, { partnerId: "acme-eu" });
   const first = lib.getSession();
   const me = await lib.fd("/me");
@@ -127,7 +133,11 @@ async function deadSession({ lib, describe, sleep, api, withCallback }) {
   const options = { baseUrl: api, refreshThresholdMs: 3_599_000 };
   if (withCallback) options.onSessionExpired = () => (expired += 1);
   await lib.configure(options);
-  const call = (path, init) => lib.fd(path, init).then((v) => ({ ok: v }), (e) => ({ error: describe(e) }));
+  const call = (path, init) =>
+    lib.fd(path, init).then(
+      (v) => ({ ok: v }),
+      (e) => ({ error: describe(e) }),
+    );
 
   // A 401 from the API: three calls see it, the session ends once.
   await lib.signIn({ username: "alice", password: "wonderland" }, { partnerId: "acme-eu" });
@@ -148,7 +158,11 @@ async function deadSession({ lib, describe, sleep, api, withCallback }) {
 test("a module worker configures, signs in, calls and refreshes, the session in memory only", async () => {
   rec.clear();
   const { worker, value: r, storage } = await inWorker(signInCallRefresh);
-  assert.deepEqual(worker, { ready: true, hasWindow: false, hasLocalStorage: false }, "a worker: no window, no localStorage");
+  assert.deepEqual(
+    worker,
+    { ready: true, hasWindow: false, hasLocalStorage: false },
+    "a worker: no window, no localStorage",
+  );
   assert.equal(r.before, "not_configured");
   assert.equal(r.notSignedIn, "not_signed_in");
   assert.equal(r.signIn, "signed_in");
@@ -160,8 +174,15 @@ test("a module worker configures, signs in, calls and refreshes, the session in 
   assert.deepEqual(r.events, ["fresh"], "onRefresh heard the refresh");
 
   // What the API saw: sign-in, the first call with the first token, one refresh, the next call with the new one.
-  const routes = rec.log.filter((q) => q.method !== "OPTIONS" && q.path.startsWith("/api/")).map((q) => `${q.method} ${q.path} ${q.status}`);
-  assert.deepEqual(routes, ["POST /api/auth 200", "GET /api/me 200", "POST /api/auth/refresh_token 200", "GET /api/orders 200"]);
+  const routes = rec.log
+    .filter((q) => q.method !== "OPTIONS" && q.path.startsWith("/api/"))
+    .map((q) => `${q.method} ${q.path} ${q.status}`);
+  assert.deepEqual(routes, [
+    "POST /api/auth 200",
+    "GET /api/me 200",
+    "POST /api/auth/refresh_token 200",
+    "GET /api/orders 200",
+  ]);
   assert.equal(rec.to("GET /api/me")[0].authorization, `Bearer ${r.tokens[0]}`);
   assert.equal(rec.to("GET /api/orders")[0].authorization, `Bearer ${r.tokens[1]}`);
   assert.equal(rec.to("GET /api/orders")[0].partner, "acme-eu");
@@ -181,7 +202,11 @@ test("in a worker a dead session rejects with session_expired and calls onSessio
   }
   assert.deepEqual(r.after401, { session: null, expired: 1 }, "one dead session, one call of onSessionExpired");
   assert.equal(r.revoke2.ok, null);
-  assert.equal(r.onDeadRefresh.error?.code, "session_expired", `a dead refresh token: ${JSON.stringify(r.onDeadRefresh)}`);
+  assert.equal(
+    r.onDeadRefresh.error?.code,
+    "session_expired",
+    `a dead refresh token: ${JSON.stringify(r.onDeadRefresh)}`,
+  );
   assert.equal(r.session, null);
   assert.equal(r.expired, 2, "called once more, for the second dead session");
   const refreshes = rec.to("POST /api/auth/refresh_token");

@@ -57,7 +57,8 @@ function settings() {
 
 const log = (line) => console.log(`${new Date().toISOString()} ${line}`);
 /** An error as one line: an FdError's code and status, never its body (which is the API's). */
-const describe = (e) => (e instanceof FdError ? `${e.code}${e.status ? ` status=${e.status}` : ""}` : `${e?.name}: ${e?.message}`);
+const describe = (e) =>
+  e instanceof FdError ? `${e.code}${e.status ? ` status=${e.status}` : ""}` : `${e?.name}: ${e?.message}`;
 
 async function main() {
   const s = settings();
@@ -84,7 +85,9 @@ async function main() {
   });
   client.onRefresh(({ outcome, source, durationMs }) => {
     const left = client.getSession()?.expiresAt;
-    log(`refresh outcome=${outcome} source=${source} duration_ms=${Math.round(durationMs)}${left ? ` token_left_ms=${left - Date.now()}` : ""}`);
+    log(
+      `refresh outcome=${outcome} source=${source} duration_ms=${Math.round(durationMs)}${left ? ` token_left_ms=${left - Date.now()}` : ""}`,
+    );
   });
 
   if (s.accessToken && s.refreshToken) {
