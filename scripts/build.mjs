@@ -15,12 +15,12 @@ const pkg = join(root, "pkg");
  * Set just above what is measured, so that any growth fails the build: 52,196 B after the many-tabs
  * work (which added 11 KB to 40.0 KB), then 53,781 B after hardening (+1.5 KB: bodies read and
  * capped on the JS side, own-property reads, token wiping, the CSP probe, the sealed glue, the
- * stricter path checks), then 60,903 B after issue 9's instances (+7.1 KB: per-client state carried
- * through every task, createClient and the client class's 16 methods in wasm and glue, onRefresh,
- * startAutoRefresh, the axios adapter in support.js).
+ * stricter path checks), then 59,599 B after issue 9's instances (+5.7 KB: per-client state carried
+ * through every task, createClient and the client class's 16 methods, onRefresh, startAutoRefresh,
+ * the axios adapter in support.js).
  * README "Size" says what weighs, measured with twiggy; the size issue's target is 24 KB.
  */
-export const BUDGET_BYTES = 60 * 1024;
+export const BUDGET_BYTES = 58.5 * 1024;
 
 // cargo install puts wasm-bindgen in ~/.cargo/bin, which a fresh shell may not have on PATH.
 const env = { ...process.env, PATH: `${process.env.HOME}/.cargo/bin:${process.env.PATH}` };

@@ -10,7 +10,7 @@
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::config::get;
+use crate::config::number;
 use crate::error::FdError;
 use crate::refresh;
 use crate::state::Client;
@@ -20,34 +20,22 @@ use crate::task::spawn;
 const DEFAULT_INTERVAL_MS: f64 = 60_000.0;
 const DEFAULT_THRESHOLD_MS: f64 = 600_000.0;
 
-/// `{ intervalMs, thresholdMs }`, checked: the interval (ms, at least 1, at most what a timer
-/// takes) and the threshold.
+/// `{ intervalMs, thresholdMs }`, checked (as `configure` checks its numbers): the interval in
+/// whole ms, at least 1 and at most what a timer takes, and the threshold.
 pub fn options(opts: &JsValue) -> Result<(i32, f64), FdError> {
     let (interval, threshold) = if opts.is_undefined() || opts.is_null() {
-        (None, None)
+        (DEFAULT_INTERVAL_MS, DEFAULT_THRESHOLD_MS)
     } else if opts.is_object() {
-        (get(opts, "intervalMs")?, get(opts, "thresholdMs")?)
+        (
+            // Above 0: the smallest positive double is the least accepted.
+            number(opts, "intervalMs", DEFAULT_INTERVAL_MS, f64::MIN_POSITIVE)?,
+            number(opts, "thresholdMs", DEFAULT_THRESHOLD_MS, 0.0)?,
+        )
     } else {
         return Err(FdError::bad_config(
             "options",
             "of startAutoRefresh must be an object such as { intervalMs, thresholdMs }",
         ));
-    };
-    let interval = match interval {
-        None => DEFAULT_INTERVAL_MS,
-        Some(v) => v
-            .as_f64()
-            .filter(|n| n.is_finite() && *n > 0.0)
-            .ok_or_else(|| FdError::bad_config("intervalMs", "must be a finite number above 0"))?,
-    };
-    let threshold = match threshold {
-        None => DEFAULT_THRESHOLD_MS,
-        Some(v) => v
-            .as_f64()
-            .filter(|n| n.is_finite() && *n >= 0.0)
-            .ok_or_else(|| {
-                FdError::bad_config("thresholdMs", "must be a finite number of 0 or more")
-            })?,
     };
     // Timers take whole milliseconds up to 2^31 - 1 (a longer delay would fire at once).
     let interval = interval.ceil().min(f64::from(i32::MAX)) as i32;

@@ -105,11 +105,11 @@ const MAX_KEY_LEN: u32 = 256;
 
 /// An option's value, from the object's own properties only (a polluted `Object.prototype` adds
 /// nothing); `None` when absent, `undefined` or `null`. A getter that throws is bad config.
-pub fn get(obj: &JsValue, key: &str) -> Result<Option<JsValue>, FdError> {
+fn get(obj: &JsValue, key: &str) -> Result<Option<JsValue>, FdError> {
     js::own(obj, key).map_err(|_| FdError::bad_config(key, "could not be read (its getter threw)"))
 }
 
-fn number(obj: &JsValue, key: &str, default: f64, min: f64) -> Result<f64, FdError> {
+pub fn number(obj: &JsValue, key: &str, default: f64, min: f64) -> Result<f64, FdError> {
     match get(obj, key)? {
         None => Ok(default),
         Some(v) => v

@@ -157,11 +157,12 @@ export type SignInResult =
   | { status: "mfa_required"; challenge: string };
 "#;
 
-/// A client: its own options, session, refresh, listeners and timer. `pkg/index.js` wraps it in
-/// a plain object (`FdClient`); the class itself is not exported by the package. Named `Client` in
-/// JS: the glue's names must not suggest a handle on the wasm (e2e "hardening" checks them). No
-/// TypeScript: its generated class declares `[Symbol.dispose]`, which needs `lib: esnext`, and the
-/// package's types describe `FdClient` instead.
+// A client: its own options, session, refresh, listeners and timer. `pkg/index.js` wraps it in
+// a plain object (`FdClient`); the class itself is not exported by the package. Named `Client` in
+// JS: the glue's names must not suggest a handle on the wasm (e2e "hardening" checks them). No
+// TypeScript: its generated class declares `[Symbol.dispose]`, which needs `lib: esnext`, and the
+// package's types describe `FdClient` instead.
+#[allow(missing_docs)]
 #[wasm_bindgen(js_name = Client, skip_typescript)]
 #[derive(Clone)]
 pub struct WasmClient {
@@ -234,10 +235,13 @@ fn configure_now(c: &Client, options: &JsValue) -> Result<Option<Rc<Config>>, Fd
     Ok(restored.then_some(cfg))
 }
 
+// The methods' comments are `//`, not `///`: wasm-bindgen copies doc comments into the shipped
+// glue as JSDoc, where no one reads them (users see `FdClient` in pkg/index.d.ts): 0.5 KB gzip.
+#[allow(missing_docs)]
 #[wasm_bindgen(js_class = Client)]
 impl WasmClient {
-    /// Replaces the options; the session is kept when `storageKey` stays. A new `authUrl` or
-    /// `fetch` drops the refresh token.
+    // Replaces the options; the session is kept when `storageKey` stays. A new `authUrl` or
+    // `fetch` drops the refresh token.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn configure(
         &self,
@@ -253,8 +257,8 @@ impl WasmClient {
         })
     }
 
-    /// Fetches `path` (under `baseUrl`) with fresh tokens. Resolves with the parsed JSON, the
-    /// text, or `null` for an empty body; rejects with `FdError`, or with fetch's own `AbortError`.
+    // Fetches `path` (under `baseUrl`) with fresh tokens. Resolves with the parsed JSON, the
+    // text, or `null` for an empty body; rejects with `FdError`, or with fetch's own `AbortError`.
     #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
     pub fn fd(
         &self,
@@ -265,7 +269,7 @@ impl WasmClient {
         promise(request::fd(c, path, init))
     }
 
-    /// As `fd`, but resolves with the raw `Response` on 2xx, for blobs and streams.
+    // As `fd`, but resolves with the raw `Response` on 2xx, for blobs and streams.
     #[wasm_bindgen(js_name = fdResponse, unchecked_return_type = "Promise<Response>")]
     pub fn fd_response(
         &self,
@@ -276,8 +280,8 @@ impl WasmClient {
         promise(async move { Ok(request::send(&c, path, init).await?.answer.resp.into()) })
     }
 
-    /// Posts `credentials` to `{authUrl}/auth`. Tokens start a session; an MFA challenge is kept
-    /// for `completeMfa`. A refusal rejects with `sign_in_failed`, carrying `status` and `body`.
+    // Posts `credentials` to `{authUrl}/auth`. Tokens start a session; an MFA challenge is kept
+    // for `completeMfa`. A refusal rejects with `sign_in_failed`, carrying `status` and `body`.
     #[wasm_bindgen(js_name = signIn, unchecked_return_type = "Promise<SignInResult>")]
     pub fn sign_in(
         &self,
@@ -288,8 +292,8 @@ impl WasmClient {
         promise(auth::sign_in(c, credentials, opts))
     }
 
-    /// Answers the pending MFA challenge: `PUT {authUrl}/auth/challenge/mfa-token` with `body`
-    /// plus the challenge's `session`. A refusal rejects with `mfa_failed`.
+    // Answers the pending MFA challenge: `PUT {authUrl}/auth/challenge/mfa-token` with `body`
+    // plus the challenge's `session`. A refusal rejects with `mfa_failed`.
     #[wasm_bindgen(js_name = completeMfa, unchecked_return_type = "Promise<SignInResult>")]
     pub fn complete_mfa(
         &self,
@@ -299,7 +303,7 @@ impl WasmClient {
         promise(auth::complete_mfa(c, body))
     }
 
-    /// Installs a session made elsewhere. Throws `bad_config` for a malformed one.
+    // Installs a session made elsewhere. Throws `bad_config` for a malformed one.
     #[wasm_bindgen(js_name = setSession)]
     pub fn set_session(
         &self,
@@ -308,23 +312,23 @@ impl WasmClient {
         set_session_of(&self.c, &input)
     }
 
-    /// The current session, or `null`. Never includes the refresh token.
+    // The current session, or `null`. Never includes the refresh token.
     #[wasm_bindgen(js_name = getSession, unchecked_return_type = "FdSession | null")]
     pub fn get_session(&self) -> Result<JsValue, JsValue> {
         self.c.config()?;
         Ok(self.c.with(|s| state::public(s.session.as_ref())))
     }
 
-    /// Ends the session in memory and storage; a refresh in flight can no longer revive it. In
-    /// cookie mode it also posts `{authUrl}/auth/logout`. It does not navigate.
+    // Ends the session in memory and storage; a refresh in flight can no longer revive it. In
+    // cookie mode it also posts `{authUrl}/auth/logout`. It does not navigate.
     #[wasm_bindgen(js_name = signOut)]
     pub fn sign_out(&self) -> Result<(), JsValue> {
         state::sign_out(&self.c, self.c.config()?);
         Ok(())
     }
 
-    /// Calls `listener` with the public session (or `null`) on every change. Returns the
-    /// function that unsubscribes.
+    // Calls `listener` with the public session (or `null`) on every change. Returns the
+    // function that unsubscribes.
     #[wasm_bindgen(js_name = onSessionChange, unchecked_return_type = "() => void")]
     pub fn on_session_change(
         &self,
@@ -334,8 +338,8 @@ impl WasmClient {
         subscribe(&self.c, Topic::Session, listener)
     }
 
-    /// Calls `listener` once per refresh this client takes part in, once it settles, with a
-    /// `RefreshEvent`. Returns the function that unsubscribes.
+    // Calls `listener` once per refresh this client takes part in, once it settles, with a
+    // `RefreshEvent`. Returns the function that unsubscribes.
     #[wasm_bindgen(js_name = onRefresh, unchecked_return_type = "() => void")]
     pub fn on_refresh(
         &self,
@@ -344,7 +348,7 @@ impl WasmClient {
         subscribe(&self.c, Topic::Refresh, listener)
     }
 
-    /// The access token and partner id, together, refreshing first when under the threshold.
+    // The access token and partner id, together, refreshing first when under the threshold.
     #[wasm_bindgen(js_name = ensureFresh, unchecked_return_type = "Promise<{ accessToken: string; partnerId: string }>")]
     pub fn ensure_fresh(&self) -> Promise {
         let c = self.c.clone();
@@ -357,8 +361,8 @@ impl WasmClient {
         })
     }
 
-    /// Checks every `intervalMs` and refreshes when less than `thresholdMs` remains. Replaces a
-    /// running timer. `bad_config` for bad options.
+    // Checks every `intervalMs` and refreshes when less than `thresholdMs` remains. Replaces a
+    // running timer. `bad_config` for bad options.
     #[wasm_bindgen(js_name = startAutoRefresh)]
     pub fn start_auto_refresh(
         &self,
@@ -370,7 +374,7 @@ impl WasmClient {
         Ok(())
     }
 
-    /// Stops the timer of `startAutoRefresh`.
+    // Stops the timer of `startAutoRefresh`.
     #[wasm_bindgen(js_name = stopAutoRefresh)]
     pub fn stop_auto_refresh(&self) -> Result<(), JsValue> {
         self.c.config()?;
@@ -378,14 +382,14 @@ impl WasmClient {
         Ok(())
     }
 
-    /// Stops this client's timer and listeners and lets go of its channel and locks. The session
-    /// stays in storage. Every later call is `not_configured`. Calling it again does nothing.
+    // Stops this client's timer and listeners and lets go of its channel and locks. The session
+    // stays in storage. Every later call is `not_configured`. Calling it again does nothing.
     pub fn close(&self) {
         state::close(&self.c);
     }
 
-    /// For `attachAxios`: whether `url` (absolute) lies under `baseUrl` by the rule of `fd`'s
-    /// paths, so that a request there may carry the session's headers.
+    // For `attachAxios`: whether `url` (absolute) lies under `baseUrl` by the rule of `fd`'s
+    // paths, so that a request there may carry the session's headers.
     pub fn covers(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] url: JsValue,
@@ -398,8 +402,8 @@ impl WasmClient {
         }))
     }
 
-    /// For `attachAxios`: a 401 for a request sent with `accessToken` ends its session as `fd`'s
-    /// 401 does (once; a newer session is left alone).
+    // For `attachAxios`: a 401 for a request sent with `accessToken` ends its session as `fd`'s
+    // 401 does (once; a newer session is left alone).
     pub fn unauthorized(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] access_token: JsValue,

@@ -1,4 +1,4 @@
-//! `ensureFresh`: one refresh in flight per page, shared by every waiter, and one across tabs.
+//! `ensureFresh`: one refresh in flight per client, shared by every waiter, and one across tabs.
 //!
 //! The refresh runs as a JS promise of its own (`task::promise` spawns it), so it completes and
 //! saves its result whichever waiters remain; a waiter's abort signal ends only that waiter's wait.

@@ -1,4 +1,5 @@
-//! The page's one fd-fetch state, and every way the session changes.
+//! A client's state, and every way its session changes. Each client (`createClient`, and the
+//! default one `configure` makes) has its own; every function takes the client it acts for.
 //!
 //! Rule: a borrow of the state never spans a call into JS that could call us back (listeners,
 //! `onSessionExpired`, fetch, storage). Each function takes what it needs, lets go, then calls out.

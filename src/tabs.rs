@@ -18,6 +18,10 @@
 //!
 //! Where `navigator.locks` is missing, operations run one at a time in the page only, and there are
 //! no markers or holder locks (an asking tab then waits for an answer up to `refreshTimeoutMs`).
+//!
+//! **Clients.** "A tab" above is one client of a page: each client has its own channel and locks,
+//! named from its `storageKey`, and no two open clients of a page share one ([`claim`]). The page's
+//! listeners are registered once and tell every open client (a registry of weak handles).
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
