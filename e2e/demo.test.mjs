@@ -207,6 +207,65 @@ test("a revoked session: the next call's 401 clears it and fd-fetch sends the us
   assert.equal(await session(page), null);
 });
 
+test("the session-ended notice goes once the user signs in again, and stays gone through the MFA step", async (t) => {
+  const { page } = await open(t);
+  await signInAlice(page);
+  await page.click("#revoke");
+  await page.waitForURL(`${origin}/login`);
+  await ready(page);
+  await page.waitForSelector("#login-notice", { state: "visible" });
+
+  // Signing in again as bob, who needs MFA: once the password step is sent, the notice is old news.
+  await signIn(page, "bob", "builder");
+  await page.waitForSelector("#mfa-form:not([hidden])");
+  assert.equal(await page.isVisible("#login-notice"), false, "the notice is gone at the MFA step");
+  // Going back to the first step does not bring it back: the user has moved on.
+  await page.click("#mfa-back");
+  await page.waitForSelector("#login-form:not([hidden])");
+  assert.equal(await page.isVisible("#login-notice"), false, "still gone after 'Use another account'");
+  // Nor does a reload.
+  await page.reload();
+  await ready(page);
+  assert.equal(await page.isVisible("#login-notice"), false, "still gone after a reload");
+  // A failed attempt hides it too (the error box says what happened now).
+  await signInAlice(page);
+  await page.click("#revoke");
+  await page.waitForURL(`${origin}/login`);
+  await ready(page);
+  await page.waitForSelector("#login-notice", { state: "visible" });
+  await signIn(page, "alice", "nope");
+  await page.waitForSelector("#login-error:not([hidden])");
+  assert.equal(await page.isVisible("#login-notice"), false, "gone once the user tried again");
+});
+
+test("the network table shows its latest rows and, on demand, every request it kept", async (t) => {
+  const { page } = await open(t);
+  await signInAlice(page);
+  await page.click("#burst");
+  await page.waitForSelector("#timeline-caption:not([hidden])", { timeout: 15_000 });
+  // Every request fd-fetch made (the page's fetch of /api/demo-config is not fd-fetch's).
+  const made = page.seen.filter((r) => /^\/(api|proxy)\//.test(pathOf(r.url)) && pathOf(r.url) !== "/api/demo-config");
+  assert.ok(made.length > 20, `sign-in, /me and a burst of 20: ${made.length}`);
+  await page.waitForFunction(
+    (n) => document.querySelector("#log-toggle")?.textContent.includes(String(n)),
+    made.length,
+    { timeout: 5_000 },
+  ).catch(async (e) => {
+    throw new Error(`no way to see all ${made.length} requests: ${e.message}; the table ends with: ` +
+      `${await page.locator("#log-body tr").last().textContent()}`);
+  });
+  const rows = page.locator("#log-body tr[data-request]");
+  assert.ok((await rows.count()) < made.length, "the latest rows first, not all at once");
+  await page.click("#log-toggle");
+  await page.waitForFunction((n) => document.querySelectorAll("#log-body tr[data-request]").length === n, made.length);
+  const paths = await rows.locator("td.req code").allTextContents();
+  assert.equal(paths.at(-1), "/api/auth", "the oldest row, the sign-in, is reachable");
+  assert.equal(paths.filter((p) => p.startsWith("/api/orders")).length, 20, "all 20 calls of the burst");
+  // And back to the short list.
+  await page.click("#log-toggle");
+  await page.waitForFunction((n) => document.querySelectorAll("#log-body tr[data-request]").length < n, made.length);
+});
+
 test("cookie mode: sign-in through /proxy, the refresh token only in an HttpOnly cookie, refresh and logout through the proxy", async (t) => {
   const { context, page } = await open(t, { clock: true });
   await page.click("#mode-cookie");

@@ -1,7 +1,13 @@
-// The fault matrix's plumbing (e2e/faults.test.mjs): a node:http server that plays the partner
-// API's auth routes and `/me` on the page's own origin, with a per-fault handler for any route; a
-// second server on another origin that only counts what reaches it; the test page; tokens the
-// test can look for in every error; and the table.
+// The fault matrix's plumbing (e2e/faults.test.mjs): a node:http fault injector on the page's own
+// origin, with a per-fault handler for any route; a second server on another origin that only
+// counts what reaches it; the test page; tokens the test can look for in every error; and the table.
+//
+// The injector is not a mock of the partner API (fd-proxy's --mock-api is the one mock, see the
+// README). Its rows make routes hang, trickle, redirect, close the socket or answer garbage, which a
+// mock that behaves like the provider must not do; and its stand-in routes are deliberately
+// permissive (any password, any token; /me echoes the headers it got) so that a row can plant
+// whatever session it needs with setSession and see which token a call carried. Folding all that
+// into fd-proxy as a control route would put a fault switchboard in the mock for one suite.
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";

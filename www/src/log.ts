@@ -1,10 +1,13 @@
-// The network card: the last requests the tracing fetch saw (never their headers or bodies).
+// The network card: the requests the tracing fetch saw (never their headers or bodies). The latest
+// SHOWN first; a toggle under them shows every request the trace kept, newest first, and back.
 import { byId, clock, h } from "./dom";
 import { onTrace, traced, type TraceEntry } from "./trace";
 
 const SHOWN = 10;
 const body = byId("log-body");
 let scheduled = false;
+/** Whether every kept request is shown, not only the latest SHOWN. */
+let expanded = false;
 
 export function startLog(): void {
   onTrace(() => {
@@ -27,13 +30,13 @@ function statusCell(e: TraceEntry): HTMLElement {
 function render(): void {
   const all = traced();
   if (all.length === 0) return;
-  const rows = all
-    .slice(-SHOWN)
+  const rows = (expanded ? all : all.slice(-SHOWN))
+    .slice()
     .reverse()
     .map((e) =>
       h(
         "tr",
-        { class: e.refresh ? "is-refresh" : undefined },
+        { class: e.refresh ? "is-refresh" : undefined, "data-request": String(e.id) },
         h("td", { class: "muted nowrap" }, clock(e.wall)),
         h(
           "td",
@@ -48,7 +51,17 @@ function render(): void {
       ),
     );
   if (all.length > SHOWN) {
-    rows.push(h("tr", {}, h("td", { colspan: "4", class: "muted small" }, `and ${all.length - SHOWN} earlier`)));
+    const toggle = h(
+      "button",
+      { type: "button", class: "btn link small", id: "log-toggle", "aria-expanded": String(expanded) },
+      expanded ? `Show the latest ${SHOWN} only` : `Show all ${all.length} (${all.length - SHOWN} earlier)`,
+    );
+    toggle.addEventListener("click", () => {
+      expanded = !expanded;
+      render();
+      byId("log-toggle").focus();
+    });
+    rows.push(h("tr", { class: "log-more" }, h("td", { colspan: "4" }, toggle)));
   }
   body.replaceChildren(...rows);
 }

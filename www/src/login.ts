@@ -73,6 +73,9 @@ export function initLogin(onSignedIn: () => void): void {
 
   loginForm.addEventListener("submit", (event) => {
     event.preventDefault();
+    // The user is signing in again: "your session ended" is old news from here on, whether this
+    // attempt fails, asks for the MFA code, or signs in.
+    dismissSessionEnded();
     void busy(loginSubmit, "Signing in…", async () => {
       const credentials = { username: username.value.trim(), password: password.value };
       finish(await signIn(credentials, { partnerId: partner.value.trim() }));
@@ -92,6 +95,12 @@ export function initLogin(onSignedIn: () => void): void {
   });
 }
 
+/** Hides the "session ended" notice for good (until a session ends again). */
+function dismissSessionEnded(): void {
+  clearSessionEnded();
+  notice.hidden = true;
+}
+
 /** Shows the view as it should be on arrival: the notice if the session ended, the first step. */
 export function enterLogin(): void {
   notice.hidden = !sessionEnded();
@@ -106,6 +115,7 @@ export function resetLogin(): void {
 
 function showStep(step: "password" | "mfa"): void {
   const mfa = step === "mfa";
+  if (mfa) dismissSessionEnded();
   loginForm.hidden = mfa;
   mfaForm.hidden = !mfa;
   title.textContent = mfa ? "Verify it's you" : "Sign in";
