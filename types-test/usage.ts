@@ -13,6 +13,15 @@ import {
   setSession,
   signIn,
   signOut,
+  createClient,
+  onRefresh,
+  startAutoRefresh,
+  stopAutoRefresh,
+  attachAxios,
+  type AutoRefreshOptions,
+  type FdClient,
+  type RefreshEvent,
+  type SignInCredentials,
   type FdErrorCode,
   type FdOptions,
   type FdSession,
@@ -247,4 +256,66 @@ export async function usage(): Promise<void> {
 
   const opts: SignInOptions = { partnerId: "p-2" };
   await signIn({ username: "bob", password: "x" }, opts);
+}
+
+// ---- issue 9: instances, watching refreshes, background refresh, axios, typed credentials ----
+expectTrue<Equal<ReturnType<typeof createClient>, Promise<FdClient>>>(true);
+expectTrue<Equal<Parameters<typeof createClient>, [options: FdOptions]>>(true);
+expectTrue<Equal<ReturnType<typeof onRefresh>, () => void>>(true);
+expectTrue<Equal<ReturnType<typeof startAutoRefresh>, void>>(true);
+expectTrue<Equal<ReturnType<typeof stopAutoRefresh>, void>>(true);
+expectTrue<Equal<ReturnType<typeof attachAxios>, () => void>>(true);
+expectTrue<Equal<AutoRefreshOptions, { intervalMs?: number; thresholdMs?: number }>>(true);
+expectTrue<Equal<RefreshEvent["outcome"], "fresh" | "transient_failure" | "dead">>(true);
+expectTrue<Equal<RefreshEvent["source"], "this_tab" | "other_tab">>(true);
+expectTrue<Equal<RefreshEvent["durationMs"], number>>(true);
+expectTrue<Equal<SignInCredentials, { username: string; password: string } & Record<string, unknown>>>(true);
+// Every module-level export is a method of a client, with the same type, plus close().
+expectTrue<Equal<FdClient["fd"], typeof fd>>(true);
+expectTrue<Equal<FdClient["signIn"], typeof signIn>>(true);
+expectTrue<Equal<ReturnType<FdClient["close"]>, void>>(true);
+
+export async function usageOfClients(): Promise<void> {
+  const eu = await createClient({ baseUrl: "https://eu.api.example.com", storageKey: "fd.eu" });
+  const us = await createClient({ baseUrl: "https://us.api.example.com", storageKey: "fd.us" });
+  await eu.signIn({ username: "alice", password: "wonderland" }, { partnerId: "p-1" });
+  await eu.signIn({ username: "alice", password: "wonderland", deviceKey: "d-1" }, { partnerId: "p-1" });
+  // @ts-expect-error credentials need a password
+  await us.signIn({ username: "bob" }, { partnerId: "p-2" });
+  // @ts-expect-error username is a string
+  await signIn({ username: 1, password: "x" }, { partnerId: "p-2" });
+  const { fd: euFd } = eu; // methods are bound: destructuring works
+  const orders = await euFd<{ id: number }[]>("/orders");
+  expectTrue<Equal<typeof orders, { id: number }[]>>(true);
+
+  const stop = eu.onRefresh((e) => {
+    expectTrue<Equal<typeof e, RefreshEvent>>(true);
+    if (e.outcome === "transient_failure") console.warn(`refresh failed after ${e.durationMs} ms`);
+  });
+  stop();
+  // @ts-expect-error "failed" is not an outcome
+  onRefresh((e) => e.outcome === "failed");
+
+  eu.startAutoRefresh();
+  eu.startAutoRefresh({ intervalMs: 30_000 });
+  startAutoRefresh({ intervalMs: 60_000, thresholdMs: 600_000 });
+  // @ts-expect-error intervalMs is a number
+  startAutoRefresh({ intervalMs: "1m" });
+  // @ts-expect-error unknown options are caught
+  startAutoRefresh({ everyMs: 1000 });
+  stopAutoRefresh();
+
+  // An axios instance, typed structurally (axios is not a dependency of the package).
+  const axiosLike = {
+    interceptors: {
+      request: { use: (_f?: (c: any) => any, _r?: (e: any) => any) => 0, eject: (_id: number) => {} },
+      response: { use: (_f?: (c: any) => any, _r?: (e: any) => any) => 1, eject: (_id: number) => {} },
+    },
+  };
+  const detach = us.attachAxios(axiosLike);
+  detach();
+  // @ts-expect-error not an axios instance
+  attachAxios({});
+  eu.close();
+  us.close();
 }
