@@ -11,19 +11,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { PAGE_HELPERS, USER, expectFdError, packAndInstall, startServer, writeFiles } from "./lib.mjs";
-import { ENGINES, missing, startDriver } from "./webdriver.mjs";
+import { ENGINES, PAGE_PRELUDE, missing, skipReason, startDriver } from "./webdriver.mjs";
 
-/** A classic script, run before the module: the test clock, and a record of the page's errors. */
-export const PAGE_PRELUDE = `<script>
-  (() => {
-    const realNow = Date.now;
-    window.skewMs = 0;
-    Date.now = () => realNow.call(Date) + window.skewMs;
-    window.pageErrors = [];
-    addEventListener("error", (e) => pageErrors.push("error: " + e.message));
-    addEventListener("unhandledrejection", (e) => pageErrors.push("unhandled rejection: " + (e.reason && e.reason.stack || e.reason)));
-  })();
-</script>`;
 
 const INDEX_HTML = `<!doctype html>
 <html>
@@ -68,13 +57,6 @@ before(async () => {
   server = await startServer({ staticDir: work.app });
 });
 after(() => server?.close());
-
-/** Why engine `id`'s tests are skipped (false: they run). */
-export function skipReason(id) {
-  const lacks = missing(id);
-  if (!lacks) return false;
-  return process.env.FD_REQUIRE_ENGINES === "1" ? false : lacks;
-}
 
 for (const id of ["firefox", "webkit"]) {
   describe(`plain page in ${ENGINES[id].name}`, { skip: skipReason(id) }, () => {

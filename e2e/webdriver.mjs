@@ -50,6 +50,33 @@ export function missing(id) {
   return lacks.length ? `${e.name} needs ${lacks.join(" and ")} (scripts/setup.sh --test installs them)` : null;
 }
 
+/** Why engine `id`'s tests are skipped, or false when they run: missing engines fail them instead
+ * under FD_REQUIRE_ENGINES=1 (npm test sets it, after setup.sh installed them). */
+export function skipReason(id) {
+  const lacks = missing(id);
+  if (!lacks) return false;
+  return process.env.FD_REQUIRE_ENGINES === "1" ? false : lacks;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages
+
+/**
+ * A classic script for the test pages, to put before their module: WebDriver has no fake clock,
+ * so `Date.now()` (which the package reads) runs `window.skewMs` ahead of the real clock; and
+ * `window.pageErrors` records the page's errors and unhandled rejections, for failure messages.
+ */
+export const PAGE_PRELUDE = `<script>
+  (() => {
+    const realNow = Date.now;
+    window.skewMs = 0;
+    Date.now = () => realNow.call(Date) + window.skewMs;
+    window.pageErrors = [];
+    addEventListener("error", (e) => pageErrors.push("error: " + e.message));
+    addEventListener("unhandledrejection", (e) => pageErrors.push("unhandled rejection: " + (e.reason && e.reason.stack || e.reason)));
+  })();
+</script>`;
+
 // ---------------------------------------------------------------------------------------------
 // Xvfb
 
