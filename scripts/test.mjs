@@ -110,7 +110,7 @@ const steps = [
     args: ["--test", "--test-concurrency=1", ...playwrightSuites],
   },
   {
-    label: "WebDriver: packed package in a plain page (Firefox ESR, WebKitGTK), tabs (Firefox ESR)",
+    label: "WebDriver: packed package in a plain page (Firefox ESR, WebKitGTK), tabs (both)",
     cmd: "node",
     args: ["--test", "--test-concurrency=1", ...WEBDRIVER_SUITES],
     // setup.sh installed both engines: a missing one fails here instead of being skipped.
