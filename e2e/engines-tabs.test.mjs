@@ -3,12 +3,15 @@
 // and Web Locks between them, nothing shared with other tests). They are top-level windows, not
 // tabs: WebDriver switches tabs by selecting them, which in Firefox fires `visibilitychange` and
 // so starts refreshes of its own (CONTRACT.md "Lifecycle"), and WebKitGTK keeps unselected tabs
-// hidden; windows all stay visible, so only the tests' calls start refreshes. Checks CONTRACT.md "Beyond one
-// page → Tabs" in memory mode: tabs that cross the refresh threshold together send one refresh,
-// a tab without the refresh token gets its refresh from the tab that holds it, and a sign-out in one
-// tab signs out the others. tabs.test.mjs checks much more of it in Chromium (Playwright).
+// hidden; windows all stay visible, so only the tests' calls start refreshes.
 //
-// Who sent what: the API's request log (today the Node fake of e2e/lib.mjs, `apiRequests()`; the
+// Checks CONTRACT.md "Beyond one page → Tabs". Memory mode (the Node fake of e2e/lib.mjs): tabs
+// that cross the refresh threshold together send one refresh, a tab without the refresh token gets
+// its refresh from the tab that holds it, a sign-out in one tab signs out the others. Cookie mode
+// (fd-proxy, refresh tokens rotating): tabs crossing together send one refresh and all stay signed
+// in. tabs.test.mjs checks much more of it in Chromium (Playwright).
+//
+// Who sent what: in memory mode the API's request log (today the Node fake's, `apiRequests()`; the
 // Rust mock's `GET /api/_mock/requests` can replace it there alone) for what reached the server, and
 // each tab's `fetch` option, a wrapper recording `METHOD /path` in `window.sent`, for which tab sent
 // it. WebDriver has no fake clock: each page runs `Date.now()` `window.skewMs` ahead (PAGE_PRELUDE
@@ -18,7 +21,7 @@ import { copyFile, mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { PAGE_HELPERS, ROOT, SHIPPED, USER, expectFdError, freshDir, startServer, writeFiles } from "./lib.mjs";
+import { PAGE_HELPERS, ROOT, SHIPPED, USER, expectFdError, freshDir, startFdProxy, startServer, writeFiles } from "./lib.mjs";
 import { ENGINES, PAGE_PRELUDE, missing, skipReason, startDriver } from "./webdriver.mjs";
 
 const STORAGE_KEY = "fd.session";
@@ -63,7 +66,8 @@ ${PAGE_PRELUDE}
   window.ready = true;
 </script></head><body><h1>tab</h1></body></html>`;
 
-let server;
+let server; // memory mode: the Node fake of e2e/lib.mjs, which logs requests
+let proxy; // cookie mode: fd-proxy, its mock API with refresh-token rotation, and the refresh-token proxy
 
 before(async () => {
   const site = join(await freshDir("engines-tabs"), "site");
@@ -72,8 +76,12 @@ before(async () => {
   for (const file of SHIPPED) await copyFile(join(from, file), join(site, "fd-fetch", file));
   await writeFiles(site, { "index.html": INDEX_HTML });
   server = await startServer({ staticDir: site });
+  proxy = await startFdProxy(["--mock-api", "--rotate-refresh-tokens", "--token-lifetime", "120", "--static-dir", site]);
 });
-after(() => server?.close());
+after(async () => {
+  await server?.close();
+  await proxy?.stop();
+});
 
 /** The API's request log, `[{method, path, headers, body}]`. */
 const apiRequests = async () => server.requests;
@@ -94,7 +102,7 @@ for (const id of ["firefox", "webkit"]) {
      * A fresh session, quit after `t`. `open(name)` opens a tab on the page (the first in the
      * session's own window) and configures it; `in(tab, fn, ...args)` runs `fn` in that tab.
      */
-    async function browserSession(t) {
+    async function browserSession(t, { origin = server.origin, options = {} } = {}) {
       const s = await driver.newSession();
       t.after(() => s.quit());
       let current = await s.window();
@@ -120,23 +128,30 @@ for (const id of ["firefox", "webkit"]) {
         tabs,
         in: inTab,
         explain,
+        /** The caller switched windows itself: the next `in` switches back. */
+        switchedAway: () => (current = null),
         async open(name) {
           const handle = first ? current : await s.newWindow("window");
           first = false;
           const tab = { name, handle };
           await s.switchTo(handle);
           current = handle;
-          await s.goto(`${server.origin}/`);
+          await s.goto(`${origin}/`);
           assert.ok(await s.waitFor(() => window.ready === true), `tab ${name} did not load the package${await explain()}`);
-          const r = await inTab(tab, (api) =>
-            attempt(() =>
-              lib.configure({
-                baseUrl: api,
-                fetch: recordingFetch,
-                onSessionExpired: () => (window.expiredCalls = (window.expiredCalls ?? 0) + 1),
-              }),
-            ),
-          server.api);
+          const r = await inTab(
+            tab,
+            (api, options) =>
+              attempt(() =>
+                lib.configure({
+                  baseUrl: api,
+                  fetch: recordingFetch,
+                  onSessionExpired: () => (window.expiredCalls = (window.expiredCalls ?? 0) + 1),
+                  ...options,
+                }),
+              ),
+            `${origin}/api`,
+            options,
+          );
           assert.equal(r.ok, true, `configure in tab ${name}: ${JSON.stringify(r)}${await explain()}`);
           tabs.push(tab);
           return tab;
@@ -246,6 +261,44 @@ for (const id of ["firefox", "webkit"]) {
       await b.skewAll(PAST_THRESHOLD);
       expectFdError(assert, await b.in(tabA, () => attempt(() => lib.ensureFresh())), "not_signed_in", "ensureFresh in A");
       assert.equal(await apiCount(REFRESH), 0, "no refresh after the sign-out");
+    });
+
+    test("cookie mode, refresh tokens rotating: three tabs crossing together send one refresh and stay signed in", async (t) => {
+      // fd-proxy's tokens live 120 s: with a 60 s threshold, 65 s on is past it and still valid.
+      const options = { authUrl: proxy.proxy, refreshTokenIn: "cookie", refreshThresholdMs: 60_000 };
+      const b = await browserSession(t, { origin: proxy.origin, options });
+      const a = await b.open("A");
+      const signedIn = await b.in(a, (user) => attempt(() => lib.signIn(user, { partnerId: "acme-eu" })), USER);
+      assert.equal(signedIn.ok, true, `sign-in in A: ${JSON.stringify(signedIn.error ?? signedIn.value?.status)}${await b.explain()}`);
+      for (const name of ["B", "C"]) await b.open(name);
+      await b.forgetSent();
+      // The cookie is scoped to the proxy's path: WebDriver lists the cookies of the current
+      // document's URL, so a spare window looks from there.
+      const cookie = async () => {
+        const spare = await b.s.newWindow("window");
+        await b.s.switchTo(spare);
+        await b.s.goto(`${proxy.proxy}/auth/refresh_token`);
+        const found = (await b.s.cookies()).filter((c) => c.name === "fd_refresh").map((c) => c.httpOnly);
+        await b.s.closeWindow();
+        b.switchedAway();
+        return found;
+      };
+      assert.deepEqual(await cookie(), [true], "the proxy set its HttpOnly cookie");
+
+      for (const tab of b.tabs) await b.in(tab, () => (window.refreshDelayMs = 500));
+      await b.in(b.tabs[0], (ms) => go(ms, true), 65_000);
+      assert.ok(await b.waitAll(() => window.pending !== undefined), "every tab started its call");
+      const results = [];
+      for (const tab of b.tabs) {
+        const r = await b.in(tab, () => window.pending);
+        results.push(r.ok ? `${r.value.user}/${r.value.partnerId}` : `${r.error.code}: ${r.error.message}`);
+      }
+      assert.deepEqual(results, ["alice/acme-eu", "alice/acme-eu", "alice/acme-eu"], `each tab's call${await b.explain()}`);
+      const sent = await b.sentBy("POST /proxy/auth/refresh_token");
+      assert.equal(Object.values(sent).reduce((n, x) => n + x, 0), 1, `one refresh across the tabs: ${JSON.stringify(sent)}`);
+      assert.ok(await b.waitAll(holdsNewToken, signedIn.value.session.accessToken), "every tab holds the new token, as stored");
+      assert.deepEqual(await cookie(), [true], "the rotated cookie is still there, HttpOnly");
+      assert.equal(await b.in(a, () => document.cookie.includes("fd_refresh")), false, "the cookie is not readable by script");
     });
   });
 }
