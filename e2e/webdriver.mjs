@@ -1,8 +1,8 @@
 // A small W3C WebDriver client over `fetch`, for the engines Playwright cannot drive here (its own
 // Firefox and WebKit builds cannot be downloaded): Firefox ESR through geckodriver, WebKitGTK's
 // MiniBrowser through WebKitWebDriver (under Xvfb, which `startXvfb` starts on a free display).
-// Used by the engine suites (e2e/engines.test.mjs) and by scripts/test.mjs (the Xvfb display of
-// the wasm-bindgen-test step in WebKitGTK).
+// Used by the engine suites (e2e/engines.test.mjs, e2e/engines-tabs.test.mjs) and by
+// scripts/test.mjs (the Xvfb display of the wasm-bindgen-test step in WebKitGTK).
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
