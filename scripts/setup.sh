@@ -2,7 +2,9 @@
 # Installs what building and testing fd-fetch needs, skipping whatever is already here.
 # Idempotent: every command of the project runs it first, so a fresh machine needs nothing by hand.
 #   scripts/setup.sh          toolchain for the build (wasm target, wasm-bindgen CLI, npm packages)
-#   scripts/setup.sh --test   the same, plus Chromium and ChromeDriver for the browser tests
+#   scripts/setup.sh --test   the same, plus the three browser engines the tests run in: Chromium
+#                             and ChromeDriver, Firefox ESR and geckodriver, WebKitGTK's
+#                             WebKitWebDriver (with its MiniBrowser) and Xvfb for its display
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,9 +29,28 @@ if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/tsc ] || [ ! 
   npm ci --no-audit --no-fund >&2
 fi
 
-if [ "${1:-}" = "--test" ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
-  say "installing Debian's chromium and chromium-driver"
+[ "${1:-}" = "--test" ] || exit 0
+
+# One `apt-get update` for every Debian package missing.
+apt=()
+[ -x /usr/bin/chromium ] || apt+=(chromium)
+[ -x /usr/bin/chromedriver ] || apt+=(chromium-driver)
+[ -x /usr/bin/firefox-esr ] || apt+=(firefox-esr)
+# WebKitWebDriver; MiniBrowser comes with the libwebkit2gtk package it depends on.
+{ [ -x /usr/bin/WebKitWebDriver ] && [ -x /usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser ]; } || apt+=(webkit2gtk-driver)
+[ -x /usr/bin/Xvfb ] || apt+=(xvfb)
+if [ ${#apt[@]} -gt 0 ]; then
+  say "installing Debian's ${apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt[@]}" >&2
+fi
+
+# geckodriver is not packaged by Debian 12; crates.io has it. Pinned: the version the tests were
+# checked with (Firefox ESR 153). No --locked, as for wasm-bindgen-cli.
+gecko_want=0.37.1
+gecko_have=$("$HOME/.cargo/bin/geckodriver" --version 2>/dev/null | awk 'NR==1 {print $2}' || true)
+if [ "$gecko_have" != "$gecko_want" ]; then
+  say "installing geckodriver $gecko_want (found '${gecko_have:-none}'); about 4 minutes on 2 cores"
+  cargo install geckodriver --version "$gecko_want" >&2
 fi

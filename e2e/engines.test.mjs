@@ -1,0 +1,234 @@
+// The packed package in a plain page (an import map and a <script type="module">, no bundler) in
+// the engines besides Chromium, through WebDriver (e2e/webdriver.mjs): Firefox ESR (headless) and
+// WebKitGTK's MiniBrowser (a stand-in for Safari, under Xvfb), one session at a time, against the
+// mock partner API on the same origin. The same user-visible checks as plain-page.test.mjs does in
+// Chromium: errors before configure, sign-in, a call with both headers, what is stored, one refresh
+// for concurrent calls past the threshold, the 401 path, a reload.
+//
+// WebDriver has no fake clock: the page runs `Date.now()` (which the package reads) `window.skewMs`
+// ahead of the real clock, set by the test. An engine that is not installed is skipped with the
+// reason, unless FD_REQUIRE_ENGINES=1 (npm test sets it, after setup.sh installed them): then it fails.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { PAGE_HELPERS, USER, expectFdError, packAndInstall, startServer, writeFiles } from "./lib.mjs";
+import { ENGINES, PAGE_PRELUDE, missing, skipReason, startDriver } from "./webdriver.mjs";
+
+
+const INDEX_HTML = `<!doctype html>
+<html>
+<head>
+<meta charset="utf-8">
+<title>fd-fetch plain page</title>
+${PAGE_PRELUDE}
+<script type="importmap">{"imports": {"fd-fetch": "/node_modules/fd-fetch/index.js"}}</script>
+<script type="module">
+  import * as lib from "fd-fetch";
+  ${PAGE_HELPERS}
+  window.beforeConfigure = {
+    fd: await attempt(() => lib.fd("/me")),
+    fdResponse: await attempt(() => lib.fdResponse("/me")),
+    signIn: await attempt(() => lib.signIn({ username: "alice", password: "wonderland" }, { partnerId: "p-1" })),
+    completeMfa: await attempt(() => lib.completeMfa({ code: "123456" })),
+    ensureFresh: await attempt(() => lib.ensureFresh()),
+    getSession: attemptSync(() => lib.getSession()),
+    setSession: attemptSync(() => lib.setSession({ accessToken: "a.b.c", partnerId: "p-1" })),
+    signOut: attemptSync(() => lib.signOut()),
+    onSessionChange: attemptSync(() => lib.onSessionChange(() => {})),
+  };
+  window.ready = true;
+</script>
+</head>
+<body><h1>fd-fetch</h1></body>
+</html>
+`;
+
+const LOGIN_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>login</title></head><body><h1>login</h1></body></html>`;
+
+const ME = { user: "alice", partner: "p-1" };
+/** 56 minutes: 4 minutes left of a 1-hour token, under the 5-minute default threshold. */
+const PAST_THRESHOLD = 56 * 60_000;
+
+let work;
+let server;
+
+before(async () => {
+  work = await packAndInstall("engines");
+  await writeFiles(work.app, { "index.html": INDEX_HTML, "login.html": LOGIN_HTML });
+  server = await startServer({ staticDir: work.app });
+});
+after(() => server?.close());
+
+for (const id of ["firefox", "webkit"]) {
+  describe(`plain page in ${ENGINES[id].name}`, { skip: skipReason(id) }, () => {
+    let driver;
+    let s; // the WebDriver session
+
+    before(async () => {
+      const lacks = missing(id);
+      if (lacks) throw new Error(lacks);
+      driver = await startDriver(id);
+      s = await driver.newSession();
+      console.log(`# ${ENGINES[id].name}: ${s.browser}`);
+    });
+    after(async () => {
+      await s?.quit();
+      await driver?.stop();
+    });
+
+    /** The page's recorded errors, for failure messages. */
+    const explain = async () => {
+      const errors = await s.evaluate(() => window.pageErrors ?? []).catch((e) => [`(unreadable: ${e.message})`]);
+      return errors.length ? `\n  page errors:\n    ${errors.join("\n    ")}` : "";
+    };
+
+    /** index.html with empty storage and the module loaded (each test starts signed out). */
+    async function openIndex() {
+      await s.goto(`${server.origin}/`);
+      await s.evaluate(() => {
+        localStorage.clear();
+        sessionStorage.clear();
+      });
+      server.clearLog();
+      await s.refresh();
+      const ready = await s.waitFor(() => window.ready === true);
+      assert.ok(ready, `the page did not load the package${await explain()}`);
+    }
+
+    const configure = (options = {}) =>
+      s.evaluate((api, options) => attempt(() => lib.configure({ baseUrl: api, ...options })), server.api, options);
+    const signIn = () => s.evaluate((user) => attempt(() => lib.signIn(user, { partnerId: "p-1" })), USER);
+    const fdMe = () => s.evaluate(() => attempt(() => lib.fd("/me")));
+    const skew = (ms) => s.evaluate((ms) => (window.skewMs = ms), ms);
+    const readable = () =>
+      s.evaluate(() => {
+        const dump = (st) => Object.fromEntries(Array.from({ length: st.length }, (_, i) => [st.key(i), st.getItem(st.key(i))]));
+        return { local: dump(localStorage), session: dump(sessionStorage), cookie: document.cookie };
+      });
+
+    test("before configure every export throws or rejects with FdError not_configured", async () => {
+      await openIndex();
+      const r = await s.evaluate(() => window.beforeConfigure);
+      for (const name of ["fd", "fdResponse", "signIn", "completeMfa", "ensureFresh"]) {
+        expectFdError(assert, r[name], "not_configured", `${name}() before configure`);
+      }
+      for (const name of ["getSession", "setSession", "signOut", "onSessionChange"]) {
+        expectFdError(assert, r[name], "not_configured", `${name}() before configure`);
+      }
+      assert.equal(server.requests.length, 0, "nothing was sent before configure");
+    });
+
+    test("bad options reject with bad_config naming the option; a good configure after them works", async () => {
+      await openIndex();
+      const empty = await s.evaluate(() => attempt(() => lib.configure({})));
+      expectFdError(assert, empty, "bad_config", "configure({})");
+      assert.match(empty.error.message, /baseUrl/);
+      const offsite = await configure({ loginUrl: "https://evil.example/login" });
+      expectFdError(assert, offsite, "bad_config", "configure with an off-origin loginUrl");
+      assert.match(offsite.error.message, /loginUrl/);
+      assert.equal((await configure()).ok, true, await explain());
+    });
+
+    test("configure, signIn, fd: both headers sent, only the access token stored, no cookie", async () => {
+      await openIndex();
+      assert.equal((await configure()).ok, true, await explain());
+      const signedIn = await signIn();
+      assert.equal(signedIn.ok, true, `signIn: ${JSON.stringify(signedIn)}${await explain()}`);
+      const issued = server.lastIssued("auth");
+      assert.equal(signedIn.value.status, "signed_in");
+      assert.equal(signedIn.value.session.accessToken, issued.accessToken);
+      assert.equal(signedIn.value.session.partnerId, "p-1");
+
+      assert.deepEqual(await fdMe(), { ok: true, value: ME }, await explain());
+      const [sent] = server.requestsTo("GET /api/me");
+      assert.equal(sent.headers.authorization, `Bearer ${issued.accessToken}`);
+      assert.equal(sent.headers["x-preferred-partner-id"], "p-1");
+      assert.equal(server.count("POST /api/auth"), 1);
+      assert.equal(server.count("POST /api/auth/refresh_token"), 0);
+
+      const { local, session, cookie } = await readable();
+      assert.deepEqual(Object.keys(local), ["fd.session"], "localStorage holds exactly fd.session");
+      const saved = JSON.parse(local["fd.session"]);
+      assert.deepEqual(saved, signedIn.value.session, "the saved session is signIn's");
+      const everything = JSON.stringify({ local, session, cookie });
+      assert.ok(!everything.includes(issued.refreshToken), "the refresh token is in script-readable storage");
+      assert.ok(!everything.includes("refresh-"), "something refresh-token-like is in script-readable storage");
+      assert.deepEqual(await s.cookies(), [], "no cookies at all (HttpOnly included)");
+    });
+
+    test("20 concurrent calls past the threshold make exactly one refresh and all use its token", async () => {
+      await openIndex();
+      assert.equal((await configure()).ok, true);
+      const signedIn = await signIn();
+      assert.equal(signedIn.ok, true, JSON.stringify(signedIn));
+      server.clearLog();
+
+      await skew(PAST_THRESHOLD);
+      const results = await s.evaluate(() => Promise.all(Array.from({ length: 20 }, () => attempt(() => lib.fd("/me")))));
+      for (const [i, r] of results.entries()) assert.deepEqual(r, { ok: true, value: ME }, `call ${i}${await explain()}`);
+
+      assert.equal(server.count("POST /api/auth/refresh_token"), 1, "exactly one refresh");
+      const [refresh] = server.requestsTo("POST /api/auth/refresh_token");
+      assert.deepEqual(refresh.body, { token: server.lastIssued("auth").refreshToken, device_key: null, device_group_key: null });
+      const fresh = server.lastIssued("refresh").accessToken;
+      assert.notEqual(fresh, signedIn.value.session.accessToken);
+      const mes = server.requestsTo("GET /api/me");
+      assert.equal(mes.length, 20);
+      for (const r of mes) {
+        assert.equal(r.headers.authorization, `Bearer ${fresh}`, "every call carried the new token");
+        assert.equal(r.headers["x-preferred-partner-id"], "p-1");
+      }
+      const { session, saved } = await s.evaluate(() => ({ session: lib.getSession(), saved: JSON.parse(localStorage.getItem("fd.session")) }));
+      assert.equal(session.accessToken, fresh);
+      assert.deepEqual(saved, session, "token and expiry saved together");
+
+      assert.equal((await fdMe()).ok, true);
+      assert.equal(server.count("POST /api/auth/refresh_token"), 1, "fresh again: no second refresh");
+    });
+
+    test("a 401 rejects session_expired, clears the session and navigates to /login", async () => {
+      await openIndex();
+      assert.equal((await configure()).ok, true);
+      assert.equal((await signIn()).ok, true);
+      assert.equal((await fdMe()).ok, true);
+      server.clearLog();
+
+      // The rejection is recorded in sessionStorage, which survives the same-origin navigation.
+      await s.evaluate(() => {
+        lib.fd("/revoked").then(
+          (v) => sessionStorage.setItem("e2e.revoked", JSON.stringify({ ok: true, value: v })),
+          (e) => sessionStorage.setItem("e2e.revoked", JSON.stringify({ ok: false, error: describeError(e) })),
+        );
+      });
+      const deadline = Date.now() + 10_000;
+      while ((await s.url()) !== `${server.origin}/login` && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await s.url(), `${server.origin}/login`, "the page went to loginUrl");
+      assert.equal(await s.evaluate(() => document.querySelector("h1").textContent), "login");
+      const revoked = JSON.parse(await s.evaluate(() => sessionStorage.getItem("e2e.revoked")));
+      expectFdError(assert, revoked, "session_expired", 'fd("/revoked")');
+      assert.equal(await s.evaluate(() => localStorage.length), 0, "the session is gone");
+      assert.equal(server.count("GET /api/revoked"), 1, "a 401 is never retried");
+      assert.equal(server.count("POST /api/auth/refresh_token"), 0);
+    });
+
+    test("after a reload, configure restores the session; without the refresh token no refresh goes out", async () => {
+      await openIndex();
+      assert.equal((await configure()).ok, true);
+      const signedIn = await signIn();
+      assert.equal(signedIn.ok, true, JSON.stringify(signedIn));
+      const token = signedIn.value.session.accessToken;
+
+      await s.refresh();
+      assert.ok(await s.waitFor(() => window.ready === true), `reloaded page did not load${await explain()}`);
+      server.clearLog();
+      assert.equal((await configure()).ok, true, await explain());
+      assert.deepEqual(await s.evaluate(() => lib.getSession()), signedIn.value.session, "the restored session is the saved one");
+      assert.deepEqual(await fdMe(), { ok: true, value: ME }, await explain());
+      assert.equal(server.requestsTo("GET /api/me")[0].headers.authorization, `Bearer ${token}`);
+
+      await skew(PAST_THRESHOLD);
+      assert.deepEqual(await fdMe(), { ok: true, value: ME }, await explain());
+      assert.equal(server.requestsTo("GET /api/me").at(-1).headers.authorization, `Bearer ${token}`);
+      assert.equal(server.count("POST /api/auth/refresh_token"), 0, "no refresh without a refresh token");
+    });
+  });
+}
