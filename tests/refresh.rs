@@ -201,7 +201,7 @@ async fn sign_out_during_a_refresh_wins() {
     api.hold(REFRESH);
     let calls = join_all((0..3).map(|_| fut(fd_fetch::fd("/me".into(), JsValue::UNDEFINED))));
     let interrupt = async {
-        sleep(10).await;
+        until(|| api.count(REFRESH) > 0).await;
         fd_fetch::sign_out().unwrap();
         api.release(REFRESH);
     };
@@ -225,7 +225,7 @@ async fn a_new_session_during_a_refresh_discards_the_old_refresh() {
     api.hold(REFRESH);
     let call = fut(fd_fetch::fd("/me".into(), JsValue::UNDEFINED));
     let interrupt = async {
-        sleep(10).await;
+        until(|| api.count(REFRESH) > 0).await;
         let s = obj(&[
             ("accessToken", "new-SECRET".into()),
             ("partnerId", "p-2".into()),
@@ -258,7 +258,7 @@ async fn one_callers_abort_does_not_cancel_the_shared_refresh() {
     ));
     let other = fut(fd_fetch::fd("/me".into(), JsValue::UNDEFINED));
     let drive = async {
-        sleep(10).await;
+        until(|| api.count(REFRESH) > 0).await;
         controller.abort();
         sleep(10).await;
         api.release(REFRESH);

@@ -288,7 +288,7 @@ async fn a_401_for_a_replaced_token_leaves_the_new_session_alone() {
     api.reply("GET", "/api/me", 401, "", "");
     let call = fd("/me", JsValue::UNDEFINED);
     let replace = async {
-        sleep(10).await;
+        until(|| api.count("/api/me") > 0).await;
         // Signed in again (or refreshed, or another tab) while the old request was in flight.
         let s = obj(&[
             ("accessToken", "second-SECRET".into()),
@@ -328,7 +328,7 @@ async fn an_abort_during_the_request_passes_through_and_keeps_the_session() {
         obj(&[("signal", controller.signal().into())]),
     ));
     let abort = async {
-        sleep(10).await;
+        until(|| api.count("/api/me") > 0).await;
         controller.abort();
     };
     let (r, ()) = futures::join!(call, abort);
