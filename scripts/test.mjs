@@ -80,7 +80,8 @@ execFileSync("bash", ["scripts/setup.sh", "--test"], { cwd: root, stdio: "inheri
 const wasmStep = (engine, label, setup) => ({
   label: `browser tests (${label})${WASM_SKIPS[engine].length ? `, ${WASM_SKIPS[engine].length} skipped` : ""}`,
   cmd: "cargo",
-  args: ["test", "--target", "wasm32-unknown-unknown", "--tests", "--", ...WASM_SKIPS[engine].flatMap((s) => ["--skip", s.test])],
+  // With the allocator the npm build ships (talc, feature npm-allocator), not the default one.
+  args: ["test", "--target", "wasm32-unknown-unknown", "--features", "npm-allocator", "--tests", "--", ...WASM_SKIPS[engine].flatMap((s) => ["--skip", s.test])],
   setup,
 });
 const playwrightSuites = readdirSync(join(root, "e2e"))
