@@ -10,39 +10,21 @@
 // reason, unless FD_REQUIRE_ENGINES=1 (npm test sets it, after setup.sh installed them): then it fails.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { PAGE_HELPERS, USER, expectFdError, packAndInstall, startServer, writeFiles } from "./lib.mjs";
+import {
+  ASYNC_EXPORTS,
+  LOGIN_HTML,
+  SYNC_EXPORTS,
+  USER,
+  expectFdError,
+  packAndInstall,
+  plainPage,
+  startServer,
+  writeFiles,
+} from "./lib.mjs";
 import { ENGINES, PAGE_PRELUDE, missing, skipReason, startDriver } from "./webdriver.mjs";
 
 
-const INDEX_HTML = `<!doctype html>
-<html>
-<head>
-<meta charset="utf-8">
-<title>fd-fetch plain page</title>
-${PAGE_PRELUDE}
-<script type="importmap">{"imports": {"fd-fetch": "/node_modules/fd-fetch/index.js"}}</script>
-<script type="module">
-  import * as lib from "fd-fetch";
-  ${PAGE_HELPERS}
-  window.beforeConfigure = {
-    fd: await attempt(() => lib.fd("/me")),
-    fdResponse: await attempt(() => lib.fdResponse("/me")),
-    signIn: await attempt(() => lib.signIn({ username: "alice", password: "wonderland" }, { partnerId: "p-1" })),
-    completeMfa: await attempt(() => lib.completeMfa({ code: "123456" })),
-    ensureFresh: await attempt(() => lib.ensureFresh()),
-    getSession: attemptSync(() => lib.getSession()),
-    setSession: attemptSync(() => lib.setSession({ accessToken: "a.b.c", partnerId: "p-1" })),
-    signOut: attemptSync(() => lib.signOut()),
-    onSessionChange: attemptSync(() => lib.onSessionChange(() => {})),
-  };
-  window.ready = true;
-</script>
-</head>
-<body><h1>fd-fetch</h1></body>
-</html>
-`;
-
-const LOGIN_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>login</title></head><body><h1>login</h1></body></html>`;
+const INDEX_HTML = plainPage(PAGE_PRELUDE);
 
 const ME = { user: "alice", partner: "p-1" };
 /** 56 minutes: 4 minutes left of a 1-hour token, under the 5-minute default threshold. */
@@ -108,10 +90,10 @@ for (const id of ["firefox", "webkit"]) {
     test("before configure every export throws or rejects with FdError not_configured", async () => {
       await openIndex();
       const r = await s.evaluate(() => window.beforeConfigure);
-      for (const name of ["fd", "fdResponse", "signIn", "completeMfa", "ensureFresh"]) {
+      for (const name of ASYNC_EXPORTS) {
         expectFdError(assert, r[name], "not_configured", `${name}() before configure`);
       }
-      for (const name of ["getSession", "setSession", "signOut", "onSessionChange"]) {
+      for (const name of SYNC_EXPORTS) {
         expectFdError(assert, r[name], "not_configured", `${name}() before configure`);
       }
       assert.equal(server.requests.length, 0, "nothing was sent before configure");

@@ -333,6 +333,69 @@ export const PAGE_HELPERS = `
   Object.assign(window, { lib, describeError, attempt, attemptSync });
 `;
 
+/** The exports that return a promise, and those that act at once (and so throw), before `configure`. */
+export const ASYNC_EXPORTS = ["fd", "fdResponse", "signIn", "completeMfa", "ensureFresh"];
+export const SYNC_EXPORTS = [
+  "getSession",
+  "setSession",
+  "signOut",
+  "onSessionChange",
+  "onRefresh",
+  "startAutoRefresh",
+  "stopAutoRefresh",
+  "attachAxios",
+];
+
+/**
+ * The plain page of the package tests (an import map and a <script type="module">, no bundler):
+ * it records what every export does before anyone could call `configure` (`window.beforeConfigure`),
+ * then exposes the module (`window.lib`) and PAGE_HELPERS. `prelude`: markup for the <head> first.
+ */
+export function plainPage(prelude = "") {
+  return `<!doctype html>
+<html>
+<head>
+<meta charset="utf-8">
+<title>fd-fetch plain page</title>
+${prelude}
+<script type="importmap">{"imports": {"fd-fetch": "/node_modules/fd-fetch/index.js"}}</script>
+<script type="module">
+  import * as lib from "fd-fetch";
+  ${PAGE_HELPERS}
+  const calls = {
+    fd: () => lib.fd("/me"),
+    fdResponse: () => lib.fdResponse("/me"),
+    signIn: () => lib.signIn({ username: "alice", password: "wonderland" }, { partnerId: "p-1" }),
+    completeMfa: () => lib.completeMfa({ code: "123456" }),
+    ensureFresh: () => lib.ensureFresh(),
+    getSession: () => lib.getSession(),
+    setSession: () => lib.setSession({ accessToken: "a.b.c", partnerId: "p-1" }),
+    signOut: () => lib.signOut(),
+    onSessionChange: () => lib.onSessionChange(() => {}),
+    onRefresh: () => lib.onRefresh(() => {}),
+    startAutoRefresh: () => lib.startAutoRefresh(),
+    stopAutoRefresh: () => lib.stopAutoRefresh(),
+    attachAxios: () => {
+      const side = { use: () => 0, eject: () => {} }; // enough of an axios instance
+      return lib.attachAxios({ interceptors: { request: side, response: { ...side } } });
+    },
+  };
+  window.beforeConfigure = {};
+  for (const name of ${JSON.stringify(ASYNC_EXPORTS)}) {
+    window.beforeConfigure[name] = await attempt(calls[name]);
+  }
+  for (const name of Object.keys(calls)) window.beforeConfigure[name] ??= attemptSync(calls[name]);
+  window.ready = true;
+</script>
+</head>
+<body><h1>fd-fetch</h1></body>
+</html>
+`;
+}
+
+/** The page a dead session navigates to. */
+export const LOGIN_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>login</title></head><body><h1>login</h1></body></html>`;
+
 /** Asserts that an `attempt` result is a rejection with an FdError of `code`. */
 export function expectFdError(assert, result, code, what) {
   assert.equal(result.ok, false, `${what}: expected FdError ${code}, got ${JSON.stringify(result)}`);

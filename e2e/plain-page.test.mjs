@@ -4,7 +4,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  PAGE_HELPERS,
+  ASYNC_EXPORTS,
+  LOGIN_HTML,
+  SYNC_EXPORTS,
   USER,
   decodeJwt,
   expectFdError,
@@ -12,6 +14,7 @@ import {
   launchBrowser,
   newPage,
   packAndInstall,
+  plainPage,
   startServer,
   tokenDigest,
   writeFiles,
@@ -21,34 +24,7 @@ const PARTNER = "acme-eu"; // one of alice's partners at the mock
 
 // The page records what the package does before anyone could call `configure`, then exposes the
 // module (`window.lib`) and the helpers of lib.mjs for the tests to drive.
-const INDEX_HTML = `<!doctype html>
-<html>
-<head>
-<meta charset="utf-8">
-<title>fd-fetch plain page</title>
-<script type="importmap">{"imports": {"fd-fetch": "/node_modules/fd-fetch/index.js"}}</script>
-<script type="module">
-  import * as lib from "fd-fetch";
-  ${PAGE_HELPERS}
-  window.beforeConfigure = {
-    fd: await attempt(() => lib.fd("/me")),
-    fdResponse: await attempt(() => lib.fdResponse("/me")),
-    signIn: await attempt(() => lib.signIn({ username: "alice", password: "wonderland" }, { partnerId: "p-1" })),
-    completeMfa: await attempt(() => lib.completeMfa({ code: "123456" })),
-    ensureFresh: await attempt(() => lib.ensureFresh()),
-    getSession: attemptSync(() => lib.getSession()),
-    setSession: attemptSync(() => lib.setSession({ accessToken: "a.b.c", partnerId: "p-1" })),
-    signOut: attemptSync(() => lib.signOut()),
-    onSessionChange: attemptSync(() => lib.onSessionChange(() => {})),
-  };
-  window.ready = true;
-</script>
-</head>
-<body><h1>fd-fetch</h1></body>
-</html>
-`;
-
-const LOGIN_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>login</title></head><body><h1>login</h1></body></html>`;
+const INDEX_HTML = plainPage();
 
 let work;
 let server;
@@ -106,11 +82,11 @@ test("before configure every export throws or rejects with FdError not_configure
   const { context, page } = await openIndex();
   try {
     const r = await page.evaluate(() => window.beforeConfigure);
-    for (const name of ["fd", "fdResponse", "signIn", "completeMfa", "ensureFresh"]) {
+    for (const name of ASYNC_EXPORTS) {
       expectFdError(assert, r[name], "not_configured", `${name}() before configure`);
     }
     // The synchronous exports throw (rather than return a rejected promise).
-    for (const name of ["getSession", "setSession", "signOut", "onSessionChange"]) {
+    for (const name of SYNC_EXPORTS) {
       expectFdError(assert, r[name], "not_configured", `${name}() before configure`);
     }
     assert.deepEqual(await server.requests(), [], "nothing was sent before configure");

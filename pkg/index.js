@@ -51,7 +51,10 @@ function methods(get, missing) {
   const api = {};
   for (const m of SYNC) api[m] = (...args) => need()[m](...args);
   for (const m of ASYNC) api[m] = (...args) => (get() ? get()[m](...args) : Promise.reject(missing()));
+  // Like every other export, not before `configure` (or after `close`): it throws at once rather
+  // than installing interceptors whose every request would then fail.
   api.attachAxios = (instance) =>
+    need() &&
     attach(
       {
         covers: (url) => need().covers(url),
