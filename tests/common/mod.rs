@@ -115,18 +115,26 @@ pub fn get_str(v: &JsValue, key: &str) -> String {
         .unwrap_or_else(|| panic!("{key} is not a string in {v:?}"))
 }
 
+/// Options against `api` under `key`, with `onSessionExpired` counted by the fake (navigating would
+/// end the test page); `extra` adds or overrides options.
+fn options(api: &FakeApi, key: &str, extra: &[(&str, JsValue)]) -> JsValue {
+    let mut opts = vec![
+        ("baseUrl", JsValue::from(BASE)),
+        ("fetch", api.fetch().into()),
+        ("storageKey", JsValue::from(key)),
+        ("onSessionExpired", api.on_expired().into()),
+    ];
+    opts.extend(extra.iter().cloned());
+    obj(&opts)
+}
+
 /// Configures fd-fetch against `api` with a fresh storage key and `onSessionExpired` counted by the
 /// fake (navigating would end the test page). `extra` adds or overrides options.
 pub async fn setup(api: &FakeApi, extra: &[(&str, JsValue)]) -> String {
     let key = fresh_key();
-    let mut opts = vec![
-        ("baseUrl", JsValue::from(BASE)),
-        ("fetch", api.fetch().into()),
-        ("storageKey", JsValue::from(key.as_str())),
-        ("onSessionExpired", api.on_expired().into()),
-    ];
-    opts.extend(extra.iter().cloned());
-    fd_fetch::configure(obj(&opts)).await.expect("configure");
+    fd_fetch::configure(options(api, &key, extra))
+        .await
+        .expect("configure");
     key
 }
 
@@ -255,14 +263,7 @@ pub fn mfa_challenge(api: &FakeApi) {
 /// `onSessionExpired` counted by the fake. `extra` adds or overrides options.
 pub async fn client(api: &FakeApi, extra: &[(&str, JsValue)]) -> (fd_fetch::WasmClient, String) {
     let key = fresh_key();
-    let mut opts = vec![
-        ("baseUrl", JsValue::from(BASE)),
-        ("fetch", api.fetch().into()),
-        ("storageKey", JsValue::from(key.as_str())),
-        ("onSessionExpired", api.on_expired().into()),
-    ];
-    opts.extend(extra.iter().cloned());
-    let c = fd_fetch::new_client(obj(&opts))
+    let c = fd_fetch::new_client(options(api, &key, extra))
         .await
         .expect("createClient");
     (c, key)
