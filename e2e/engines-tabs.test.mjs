@@ -5,27 +5,39 @@
 // so starts refreshes of its own (CONTRACT.md "Lifecycle"), and WebKitGTK keeps unselected tabs
 // hidden; windows all stay visible, so only the tests' calls start refreshes.
 //
-// Checks CONTRACT.md "Beyond one page → Tabs". Memory mode (the Node fake of e2e/lib.mjs): tabs
+// Checks CONTRACT.md "Beyond one page → Tabs". Memory mode (fd-proxy's mock, `startServer`): tabs
 // that cross the refresh threshold together send one refresh, a tab without the refresh token gets
 // its refresh from the tab that holds it, a sign-out in one tab signs out the others. Cookie mode
 // (fd-proxy, refresh tokens rotating): tabs crossing together send one refresh and all stay signed
 // in. tabs.test.mjs checks much more of it in Chromium (Playwright).
 //
-// Who sent what: in memory mode the API's request log (today the Node fake's, `apiRequests()`; the
-// Rust mock's `GET /api/_mock/requests` can replace it there alone) for what reached the server, and
-// each tab's `fetch` option, a wrapper recording `METHOD /path` in `window.sent`, for which tab sent
-// it. WebDriver has no fake clock: each page runs `Date.now()` `window.skewMs` ahead (PAGE_PRELUDE
+// Who sent what: in memory mode the mock's request log (`GET /api/_mock/requests`: status, partner
+// header, user, a digest of the bearer token) for what reached the server, and each tab's `fetch`
+// option, a wrapper recording `METHOD /path` in `window.sent`, for which tab sent it. WebDriver has no fake clock: each page runs `Date.now()` `window.skewMs` ahead (PAGE_PRELUDE
 // of webdriver.mjs), and the tests move every tab's clock alike.
 import assert from "node:assert/strict";
 import { copyFile, mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { PAGE_HELPERS, ROOT, SHIPPED, USER, expectFdError, freshDir, startFdProxy, startServer, writeFiles } from "./lib.mjs";
+import {
+  PAGE_HELPERS,
+  ROOT,
+  SHIPPED,
+  USER,
+  expectFdError,
+  freshDir,
+  startFdProxy,
+  startServer,
+  tokenDigest,
+  writeFiles,
+} from "./lib.mjs";
 import { ENGINES, PAGE_PRELUDE, missing, skipReason, startDriver } from "./webdriver.mjs";
 
 const STORAGE_KEY = "fd.session";
-const ME = { user: "alice", partner: "p-1" };
+const PARTNER = "acme-eu"; // one of alice's partners at the mock
+/** What `fd("/me")` resolves with at the mock for alice and PARTNER. */
+const ME = { user: "alice", name: "Alice Liddell", partnerId: PARTNER, partners: ["acme-eu", "acme-us"] };
 /** 56 minutes: 4 minutes left of the mock's 1-hour tokens, under the 5-minute default threshold. */
 const PAST_THRESHOLD = 56 * 60_000;
 const REFRESH = "POST /api/auth/refresh_token";
@@ -66,7 +78,7 @@ ${PAGE_PRELUDE}
   window.ready = true;
 </script></head><body><h1>tab</h1></body></html>`;
 
-let server; // memory mode: the Node fake of e2e/lib.mjs, which logs requests
+let server; // memory mode: fd-proxy's mock API (no refresh-token proxy), whose request log the tests read
 let proxy; // cookie mode: fd-proxy, its mock API with refresh-token rotation, and the refresh-token proxy
 
 before(async () => {
@@ -83,9 +95,6 @@ after(async () => {
   await proxy?.stop();
 });
 
-/** The API's request log, `[{method, path, headers, body}]`. */
-const apiRequests = async () => server.requests;
-const apiCount = async (route) => (await apiRequests()).filter((r) => `${r.method} ${r.path}` === route).length;
 
 for (const id of ["firefox", "webkit"]) {
   describe(`tabs in ${ENGINES[id].name}`, { skip: skipReason(id) }, () => {
@@ -184,18 +193,25 @@ for (const id of ["firefox", "webkit"]) {
       };
     }
 
+    /** fd-proxy's (cookie mode) mock request log: `GET` it, or `DELETE` to empty it. */
+    const proxyLog = async (method = "GET") => {
+      const r = await fetch(`${proxy.api}/_mock/requests`, { method });
+      assert.ok(r.ok, `${method} the proxy's mock request log: ${r.status}`);
+      return method === "GET" ? r.json() : null;
+    };
+
     /** Tab A signs alice in (A holds the refresh token); B and C open after, restoring the session. */
     async function signedInTabs(t) {
       const b = await browserSession(t);
       const a = await b.open("A");
-      const signedIn = await b.in(a, (user) => attempt(() => lib.signIn(user, { partnerId: "p-1" })), USER);
+      const signedIn = await b.in(a, (user, partnerId) => attempt(() => lib.signIn(user, { partnerId })), USER, PARTNER);
       assert.equal(signedIn.ok, true, `sign-in in A: ${JSON.stringify(signedIn)}${await b.explain()}`);
       for (const name of ["B", "C"]) {
         const tab = await b.open(name);
         const restored = await b.in(tab, () => lib.getSession());
         assert.equal(restored?.accessToken, signedIn.value.session.accessToken, `${name} restored A's session`);
       }
-      server.clearLog();
+      await server.clearLog();
       await b.forgetSent();
       return { b, session: signedIn.value.session };
     }
@@ -216,17 +232,21 @@ for (const id of ["firefox", "webkit"]) {
       for (const tab of b.tabs) results[tab.name] = await b.in(tab, () => window.pending);
       for (const [name, r] of Object.entries(results)) assert.deepEqual(r, { ok: true, value: ME }, `tab ${name}${await b.explain()}`);
 
-      assert.equal(await apiCount(REFRESH), 1, "one refresh request reached the API");
+      const refreshes = await server.requestsTo(REFRESH);
+      assert.deepEqual(refreshes.map((r) => [r.status, r.user]), [[200, "alice"]], "one refresh request reached the API");
       assert.deepEqual(await b.sentBy(REFRESH), { A: 1, B: 0, C: 0 }, "A, the holder, sent it");
-      const fresh = server.lastIssued("refresh").accessToken;
-      assert.notEqual(fresh, session.accessToken);
-      const mes = (await apiRequests()).filter((r) => `${r.method} ${r.path}` === "GET /api/me");
+      assert.ok(await b.waitAll(holdsNewToken, session.accessToken), "every tab holds the new token, as stored");
+      const fresh = await b.in(b.tabs[0], () => lib.getSession().accessToken);
+      const mes = await server.requestsTo("GET /api/me");
       assert.deepEqual(
-        mes.map((r) => r.headers.authorization === `Bearer ${fresh}` && r.headers["x-preferred-partner-id"] === "p-1"),
-        [true, true, true],
+        mes.map((r) => [r.status, r.token === tokenDigest(fresh), r.partner]),
+        [
+          [200, true, PARTNER],
+          [200, true, PARTNER],
+          [200, true, PARTNER],
+        ],
         "each tab's call carried the new token and the partner id",
       );
-      assert.ok(await b.waitAll(holdsNewToken, session.accessToken), "every tab holds the new token, as stored");
     });
 
     test("a tab without the refresh token, calling alone past the threshold, gets the refresh from the holder", async (t) => {
@@ -235,14 +255,20 @@ for (const id of ["firefox", "webkit"]) {
       const [, tabB] = b.tabs;
       const r = await b.in(tabB, () => attempt(() => lib.fd("/me")));
       assert.deepEqual(r, { ok: true, value: ME }, `B's call${await b.explain()}`);
-      assert.equal(await apiCount(REFRESH), 1, "one refresh request reached the API");
+      const refreshes = await server.requestsTo(REFRESH);
+      assert.deepEqual(refreshes.map((r) => [r.status, r.user]), [[200, "alice"]], "one refresh request reached the API");
       assert.deepEqual(await b.sentBy(REFRESH), { A: 1, B: 0, C: 0 }, "A refreshed for B");
-      const fresh = server.lastIssued("refresh").accessToken;
-      const [me] = (await apiRequests()).filter((x) => `${x.method} ${x.path}` === "GET /api/me");
-      assert.ok(me.headers.authorization === `Bearer ${fresh}`, "B's call went out with the new token");
       assert.ok(await b.waitAll(holdsNewToken, session.accessToken), "every tab holds the new token, as stored");
-      const messages = JSON.stringify(await b.in(tabB, () => ({ local: { ...localStorage }, session: { ...sessionStorage } })));
-      assert.ok(!messages.includes(server.lastIssued("auth").refreshToken), "the refresh token reached B's storage");
+      const fresh = await b.in(tabB, () => lib.getSession().accessToken);
+      const mes = await server.requestsTo("GET /api/me");
+      assert.deepEqual(mes.map((r) => [r.status, r.token, r.partner]), [[200, tokenDigest(fresh), PARTNER]], "B's call went out with the new token");
+      // The refresh token A received at sign-in (PAGE_PRELUDE's record of A's network) is nowhere in B's storage.
+      const [{ answer }] = await b.in(b.tabs[0], () => window.authSeen.filter((x) => x.path === "/api/auth"));
+      const refreshToken = (answer.AuthenticationResult ?? answer).RefreshToken;
+      assert.ok(refreshToken, "A's sign-in answer had a refresh token");
+      const storage = JSON.stringify(await b.in(tabB, () => ({ local: { ...localStorage }, session: { ...sessionStorage }, cookie: document.cookie })));
+      assert.ok(!storage.includes(refreshToken), "the refresh token reached B's storage");
+      assert.deepEqual(await b.in(tabB, () => window.authSeen), [], "B itself sent nothing to the sign-in or refresh routes");
     });
 
     test("a sign-out in one tab signs out the others, without navigating", async (t) => {
@@ -256,11 +282,11 @@ for (const id of ["firefox", "webkit"]) {
         expectFdError(assert, r, "not_signed_in", `fd("/me") in ${tab.name} after C signed out`);
         assert.equal(await b.in(tab, () => location.pathname + ":" + (window.expiredCalls ?? 0)), "/:0", `${tab.name} stayed`);
       }
-      assert.equal(await apiCount("GET /api/me"), 0, "nothing was sent after the sign-out");
+      assert.equal(await server.count("GET /api/me"), 0, "nothing was sent after the sign-out");
       // A, which held the refresh token, dropped it: past the threshold nothing can refresh.
       await b.skewAll(PAST_THRESHOLD);
       expectFdError(assert, await b.in(tabA, () => attempt(() => lib.ensureFresh())), "not_signed_in", "ensureFresh in A");
-      assert.equal(await apiCount(REFRESH), 0, "no refresh after the sign-out");
+      assert.equal(await server.count(REFRESH), 0, "no refresh after the sign-out");
     });
 
     test("cookie mode, refresh tokens rotating: three tabs crossing together send one refresh and stay signed in", async (t) => {
@@ -268,7 +294,7 @@ for (const id of ["firefox", "webkit"]) {
       const options = { authUrl: proxy.proxy, refreshTokenIn: "cookie", refreshThresholdMs: 60_000 };
       const b = await browserSession(t, { origin: proxy.origin, options });
       const a = await b.open("A");
-      const signedIn = await b.in(a, (user) => attempt(() => lib.signIn(user, { partnerId: "acme-eu" })), USER);
+      const signedIn = await b.in(a, (user, partnerId) => attempt(() => lib.signIn(user, { partnerId })), USER, PARTNER);
       assert.equal(signedIn.ok, true, `sign-in in A: ${JSON.stringify(signedIn.error ?? signedIn.value?.status)}${await b.explain()}`);
       for (const name of ["B", "C"]) await b.open(name);
       await b.forgetSent();
@@ -286,6 +312,7 @@ for (const id of ["firefox", "webkit"]) {
       assert.deepEqual(await cookie(), [true], "the proxy set its HttpOnly cookie");
 
       for (const tab of b.tabs) await b.in(tab, () => (window.refreshDelayMs = 500));
+      await proxyLog("DELETE");
       await b.in(b.tabs[0], (ms) => go(ms, true), 65_000);
       assert.ok(await b.waitAll(() => window.pending !== undefined), "every tab started its call");
       const results = [];
@@ -297,6 +324,19 @@ for (const id of ["firefox", "webkit"]) {
       const sent = await b.sentBy("POST /proxy/auth/refresh_token");
       assert.equal(Object.values(sent).reduce((n, x) => n + x, 0), 1, `one refresh across the tabs: ${JSON.stringify(sent)}`);
       assert.ok(await b.waitAll(holdsNewToken, signedIn.value.session.accessToken), "every tab holds the new token, as stored");
+      // What reached the mock behind the proxy: one refresh, then the calls with the new token.
+      const fresh = await b.in(a, () => lib.getSession().accessToken);
+      const log = (await proxyLog()).map((r) => `${r.method} ${r.path} ${r.status} ${r.partner} ${r.token === tokenDigest(fresh)}`);
+      assert.deepEqual(
+        log.filter((x) => !x.startsWith("OPTIONS")).sort(),
+        [
+          "GET /api/me 200 acme-eu true",
+          "GET /api/me 200 acme-eu true",
+          "GET /api/me 200 acme-eu true",
+          "POST /api/auth/refresh_token 200 null false",
+        ],
+        "the mock behind the proxy saw one refresh and three calls with the new token",
+      );
       assert.deepEqual(await cookie(), [true], "the rotated cookie is still there, HttpOnly");
       assert.equal(await b.in(a, () => document.cookie.includes("fd_refresh")), false, "the cookie is not readable by script");
     });

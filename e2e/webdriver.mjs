@@ -63,8 +63,12 @@ export function skipReason(id) {
 
 /**
  * A classic script for the test pages, to put before their module: WebDriver has no fake clock,
- * so `Date.now()` (which the package reads) runs `window.skewMs` ahead of the real clock; and
- * `window.pageErrors` records the page's errors and unhandled rejections, for failure messages.
+ * so `Date.now()` (which the package reads) runs `window.skewMs` ahead of the real clock;
+ * `window.pageErrors` records the page's errors and unhandled rejections, for failure messages;
+ * and, as WebDriver cannot watch the network, `window.authSeen` records what the page sent to and
+ * got back from the sign-in and refresh routes (`{path, sent, answer}`, parsed JSON bodies), for
+ * tests that compare stored tokens with the ones the browser received. The page's `fetch` is
+ * wrapped for that, and otherwise unchanged.
  */
 export const PAGE_PRELUDE = `<script>
   (() => {
@@ -74,6 +78,21 @@ export const PAGE_PRELUDE = `<script>
     window.pageErrors = [];
     addEventListener("error", (e) => pageErrors.push("error: " + e.message));
     addEventListener("unhandledrejection", (e) => pageErrors.push("unhandled rejection: " + (e.reason && e.reason.stack || e.reason)));
+    const realFetch = window.fetch;
+    window.authSeen = [];
+    const json = async (read) => {
+      try { return JSON.parse(await read()); } catch (e) { return null; }
+    };
+    window.fetch = async function (input, init) {
+      const isRequest = typeof Request === "function" && input instanceof Request;
+      const path = new URL(isRequest ? input.url : String(input), location.href).pathname;
+      if (!/\\/auth(\\/refresh_token)?$/.test(path)) return realFetch.call(window, input, init);
+      const copy = isRequest ? input.clone() : null;
+      const response = await realFetch.call(window, input, init);
+      const sent = await json(async () => (init && init.body !== undefined ? String(init.body) : copy ? copy.text() : "null"));
+      authSeen.push({ path, sent, answer: await json(() => response.clone().text()) });
+      return response;
+    };
   })();
 </script>`;
 
