@@ -12,14 +12,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
-  ASYNC_EXPORTS,
   LOGIN_HTML,
-  SYNC_EXPORTS,
   USER,
   decodeJwt,
   expectFdError,
+  expectNotConfigured,
   packAndInstall,
   plainPage,
+  scriptReadable,
   startServer,
   tokenDigest,
   writeFiles,
@@ -87,21 +87,12 @@ for (const id of ["firefox", "webkit"]) {
     const authSeen = (path) => s.evaluate((path) => window.authSeen.filter((x) => x.path === path), path);
     const fdMe = () => s.evaluate(() => attempt(() => lib.fd("/me")));
     const skew = (ms) => s.evaluate((ms) => (window.skewMs = ms), ms);
-    const readable = () =>
-      s.evaluate(() => {
-        const dump = (st) => Object.fromEntries(Array.from({ length: st.length }, (_, i) => [st.key(i), st.getItem(st.key(i))]));
-        return { local: dump(localStorage), session: dump(sessionStorage), cookie: document.cookie };
-      });
+    const readable = () => s.evaluate(scriptReadable);
 
     test("before configure every export throws or rejects with FdError not_configured", async () => {
       await openIndex();
       const r = await s.evaluate(() => window.beforeConfigure);
-      for (const name of ASYNC_EXPORTS) {
-        expectFdError(assert, r[name], "not_configured", `${name}() before configure`);
-      }
-      for (const name of SYNC_EXPORTS) {
-        expectFdError(assert, r[name], "not_configured", `${name}() before configure`);
-      }
+      expectNotConfigured(assert, r);
       assert.deepEqual(await server.requests(), [], "nothing was sent before configure");
     });
 

@@ -396,6 +396,26 @@ ${prelude}
 /** The page a dead session navigates to. */
 export const LOGIN_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>login</title></head><body><h1>login</h1></body></html>`;
 
+/**
+ * Asserts that every export the plain page called before `configure` (its `window.beforeConfigure`)
+ * failed with FdError `not_configured`: the async ones by rejecting, the others by throwing.
+ */
+export function expectNotConfigured(assert, recorded) {
+  for (const name of [...ASYNC_EXPORTS, ...SYNC_EXPORTS]) {
+    expectFdError(assert, recorded[name], "not_configured", `${name}() before configure`);
+  }
+}
+
+/**
+ * A page function (for Playwright's or e2e/webdriver.mjs's `evaluate`): everything script-readable
+ * that could hold a token, web storage and `document.cookie`. Self-contained, since it is sent as
+ * source.
+ */
+export function scriptReadable() {
+  const dump = (s) => Object.fromEntries(Array.from({ length: s.length }, (_, i) => [s.key(i), s.getItem(s.key(i))]));
+  return { local: dump(localStorage), session: dump(sessionStorage), cookie: document.cookie };
+}
+
 /** Asserts that an `attempt` result is a rejection with an FdError of `code`. */
 export function expectFdError(assert, result, code, what) {
   assert.equal(result.ok, false, `${what}: expected FdError ${code}, got ${JSON.stringify(result)}`);

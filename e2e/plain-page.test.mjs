@@ -4,17 +4,17 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  ASYNC_EXPORTS,
   LOGIN_HTML,
-  SYNC_EXPORTS,
   USER,
   decodeJwt,
   expectFdError,
+  expectNotConfigured,
   explain,
   launchBrowser,
   newPage,
   packAndInstall,
   plainPage,
+  scriptReadable,
   startServer,
   tokenDigest,
   writeFiles,
@@ -72,23 +72,13 @@ const ME = { ok: true, value: { user: "alice", name: "Alice Liddell", partnerId:
 const fdMe = (page) => page.evaluate(() => attempt(() => lib.fd("/me")));
 
 /** Everything script-readable that could hold a token: web storage and document.cookie. */
-const readableStorage = (page) =>
-  page.evaluate(() => {
-    const dump = (s) => Object.fromEntries(Array.from({ length: s.length }, (_, i) => [s.key(i), s.getItem(s.key(i))]));
-    return { local: dump(localStorage), session: dump(sessionStorage), cookie: document.cookie };
-  });
+const readableStorage = (page) => page.evaluate(scriptReadable);
 
 test("before configure every export throws or rejects with FdError not_configured", async () => {
   const { context, page } = await openIndex();
   try {
     const r = await page.evaluate(() => window.beforeConfigure);
-    for (const name of ASYNC_EXPORTS) {
-      expectFdError(assert, r[name], "not_configured", `${name}() before configure`);
-    }
-    // The synchronous exports throw (rather than return a rejected promise).
-    for (const name of SYNC_EXPORTS) {
-      expectFdError(assert, r[name], "not_configured", `${name}() before configure`);
-    }
+    expectNotConfigured(assert, r);
     assert.deepEqual(await server.requests(), [], "nothing was sent before configure");
   } finally {
     await context.close();
