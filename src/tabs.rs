@@ -97,16 +97,47 @@ impl Tabs {
     }
 }
 
-/// A client dropped without `close()` (its JS object collected) closes its channel and lets go of
-/// its locks: the channel's handler dies with it and must not be called.
-impl Drop for Tabs {
-    fn drop(&mut self) {
-        release(
+impl Tabs {
+    /// Takes the channel, its handler and the holder and marker locks out, to be let go of when
+    /// the result drops: outside any borrow of the state, since letting go calls into JS.
+    #[must_use = "drop it outside the borrow of the state"]
+    fn let_go(&mut self) -> LetGo {
+        LetGo(
             self.channel.take(),
             self.on_message.take(),
             self.holder.take(),
             self.mark.take(),
-        );
+        )
+    }
+}
+
+/// A client dropped without `close()` (its JS object collected) closes its channel and lets go of
+/// its locks: the channel's handler dies with it and must not be called.
+impl Drop for Tabs {
+    fn drop(&mut self) {
+        drop(self.let_go());
+    }
+}
+
+/// What [`Tabs::let_go`] took: on drop, the channel is detached from its handler and closed, then
+/// the holder and marker locks are let go.
+struct LetGo(
+    Option<BroadcastChannel>,
+    Option<Closure<dyn FnMut(MessageEvent)>>,
+    Option<Function>,
+    Option<Function>,
+);
+
+impl Drop for LetGo {
+    fn drop(&mut self) {
+        if let Some(ch) = self.0.take() {
+            ch.set_onmessage(None);
+            ch.close();
+        }
+        drop(self.1.take());
+        for release in [self.2.take(), self.3.take()].into_iter().flatten() {
+            let _ = release.call0(&JsValue::UNDEFINED);
+        }
     }
 }
 
@@ -470,36 +501,14 @@ pub fn detach(c: &Client) {
         r.borrow_mut()
             .retain(|w| Client::upgrade(w).is_some_and(|o| !o.same(c)))
     });
-    let (channel, handler, holder, marker, asks) = c.with(|s| {
+    let (old, asks) = c.with(|s| {
         s.tabs.key.clear();
-        (
-            s.tabs.channel.take(),
-            s.tabs.on_message.take(),
-            s.tabs.holder.take(),
-            s.tabs.mark.take(),
-            std::mem::take(&mut s.tabs.asks),
-        )
+        (s.tabs.let_go(), std::mem::take(&mut s.tabs.asks))
     });
-    release(channel, handler, holder, marker);
+    drop(old);
     // A question still waiting gets no answer: it ends now, as "no holder answered".
     for (_, resolve) in asks {
         let _ = resolve.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
-    }
-}
-
-fn release(
-    channel: Option<BroadcastChannel>,
-    handler: Option<Closure<dyn FnMut(MessageEvent)>>,
-    holder: Option<Function>,
-    marker: Option<Function>,
-) {
-    if let Some(ch) = channel {
-        ch.set_onmessage(None);
-        ch.close();
-    }
-    drop(handler);
-    for release in [holder, marker].into_iter().flatten() {
-        let _ = release.call0(&JsValue::UNDEFINED);
     }
 }
 
@@ -511,18 +520,13 @@ pub fn attach(c: &Client, cfg: &Rc<Config>) {
     let old = c.with(|s| {
         (s.tabs.key != cfg.storage_key || s.tabs.channel.is_none()).then(|| {
             s.tabs.key = cfg.storage_key.clone();
-            (
-                s.tabs.channel.take(),
-                s.tabs.on_message.take(),
-                s.tabs.holder.take(),
-                s.tabs.mark.take(),
-            )
+            s.tabs.let_go()
         })
     });
-    let Some((channel, handler, holder, marker)) = old else {
+    let Some(old) = old else {
         return;
     };
-    release(channel, handler, holder, marker);
+    drop(old);
     if storage::shared() {
         if let Ok(channel) = BroadcastChannel::new(&name(cfg, "")) {
             // Weak: the channel's handler must not keep a dropped client alive.
