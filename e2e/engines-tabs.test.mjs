@@ -27,6 +27,7 @@ import {
   USER,
   expectFdError,
   freshDir,
+  mockLog,
   startFdProxy,
   startServer,
   tokenDigest,
@@ -193,13 +194,6 @@ for (const id of ["firefox", "webkit"]) {
       };
     }
 
-    /** fd-proxy's (cookie mode) mock request log: `GET` it, or `DELETE` to empty it. */
-    const proxyLog = async (method = "GET") => {
-      const r = await fetch(`${proxy.api}/_mock/requests`, { method });
-      assert.ok(r.ok, `${method} the proxy's mock request log: ${r.status}`);
-      return method === "GET" ? r.json() : null;
-    };
-
     /** Tab A signs alice in (A holds the refresh token); B and C open after, restoring the session. */
     async function signedInTabs(t) {
       const b = await browserSession(t);
@@ -312,7 +306,7 @@ for (const id of ["firefox", "webkit"]) {
       assert.deepEqual(await cookie(), [true], "the proxy set its HttpOnly cookie");
 
       for (const tab of b.tabs) await b.in(tab, () => (window.refreshDelayMs = 500));
-      await proxyLog("DELETE");
+      await mockLog(proxy.api).clearLog();
       await b.in(b.tabs[0], (ms) => go(ms, true), 65_000);
       assert.ok(await b.waitAll(() => window.pending !== undefined), "every tab started its call");
       const results = [];
@@ -326,7 +320,7 @@ for (const id of ["firefox", "webkit"]) {
       assert.ok(await b.waitAll(holdsNewToken, signedIn.value.session.accessToken), "every tab holds the new token, as stored");
       // What reached the mock behind the proxy: one refresh, then the calls with the new token.
       const fresh = await b.in(a, () => lib.getSession().accessToken);
-      const log = (await proxyLog()).map((r) => `${r.method} ${r.path} ${r.status} ${r.partner} ${r.token === tokenDigest(fresh)}`);
+      const log = (await mockLog(proxy.api).requests()).map((r) => `${r.method} ${r.path} ${r.status} ${r.partner} ${r.token === tokenDigest(fresh)}`);
       assert.deepEqual(
         log.filter((x) => !x.startsWith("OPTIONS")).sort(),
         [

@@ -12,7 +12,6 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createServer } from "node:http";
 import { extname, join, resolve, sep } from "node:path";
-import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { explain, newPage, readBody } from "./lib.mjs";
 
@@ -128,26 +127,6 @@ async function serveFile(res, dir, rel) {
     "cache-control": "no-store",
   });
   createReadStream(path).pipe(res);
-}
-
-// ---------------------------------------------------------------------------------------------
-// The mock's request log (`GET {origin}/api/_mock/requests`): what fd-proxy's mock answered,
-// oldest first, `{ method, path, status, partner, token, user, at }` where `token` is the first 16
-// hex digits of the bearer token's SHA-256 (never a token).
-
-/** Every request the mock of `proxy` (from `startFdProxy`) answered so far, except log reads. */
-export async function mockRequests(proxy) {
-  const r = await fetch(`${proxy.api}/_mock/requests`);
-  if (!r.ok) throw new Error(`the mock's request log answered ${r.status}: ${await r.text()}`);
-  return (await r.json()).filter((q) => !q.path.startsWith("/api/_mock/"));
-}
-
-/** How the mock's request log shows `token`: the first 16 hex digits of its SHA-256. */
-export const tokenHash = (token) => createHash("sha256").update(token).digest("hex").slice(0, 16);
-
-/** The requests of `proxy`'s mock to `METHOD /api/path`. */
-export async function mockRequestsTo(proxy, route) {
-  return (await mockRequests(proxy)).filter((q) => `${q.method} ${q.path}` === route);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -199,26 +199,37 @@ export async function startServer({ staticDir, tokenLifetimeSec = 3600, args = [
   const flags = ["--mock-api", "--no-proxy", "--token-lifetime", String(tokenLifetimeSec), ...args];
   if (staticDir) flags.push("--static-dir", staticDir);
   const server = await startFdProxy(flags);
-  const requests = async () => {
-    const r = await fetch(`${server.api}/_mock/requests`);
-    assert.equal(r.status, 200, "the mock's request log answers");
-    return r.json();
-  };
-  const requestsTo = async (route) => (await requests()).filter((r) => `${r.method} ${r.path}` === route);
   return {
     origin: server.origin,
     port: Number(new URL(server.origin).port),
     api: server.api,
     output: server.output,
+    ...mockLog(server.api),
+    close: server.stop,
+  };
+}
+
+/**
+ * The request log of fd-proxy's mock under `api` (`GET/DELETE {api}/_mock/requests`): what it
+ * answered, oldest first, never a token. `requests()` (entries `{method, path, status, partner,
+ * token, user, at}`, `token` being `tokenDigest(bearer)`), `requestsTo("METHOD /api/path")`,
+ * `count(route)`, `clearLog()` (empties the log, not the mock's sessions).
+ */
+export function mockLog(api) {
+  const requests = async () => {
+    const r = await fetch(`${api}/_mock/requests`);
+    assert.equal(r.status, 200, "the mock's request log answers");
+    return r.json();
+  };
+  const requestsTo = async (route) => (await requests()).filter((r) => `${r.method} ${r.path}` === route);
+  return {
     requests,
     requestsTo,
     count: async (route) => (await requestsTo(route)).length,
-    /** Empties the mock's request log (not its sessions). */
     async clearLog() {
-      const r = await fetch(`${server.api}/_mock/requests`, { method: "DELETE" });
+      const r = await fetch(`${api}/_mock/requests`, { method: "DELETE" });
       assert.equal(r.status, 204, "the mock's request log clears");
     },
-    close: server.stop,
   };
 }
 

@@ -7,8 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { PKG, ROOT, USER, run, startChild, startFdProxy } from "./lib.mjs";
-import { mockRequestsTo, tokenHash } from "./harness.mjs";
+import { PKG, ROOT, USER, mockLog, run, startChild, startFdProxy, tokenDigest } from "./lib.mjs";
 
 const SERVICE = join(ROOT, "examples", "node-service", "service.mjs");
 const LIFETIME_S = 6;
@@ -24,8 +23,10 @@ const SETTINGS = {
 };
 
 let proxy;
+let log; // proxy's mock request log
 before(async () => {
   proxy = await startFdProxy(["--mock-api", "--no-proxy", "--token-lifetime", String(LIFETIME_S)]);
+  log = mockLog(proxy.api);
 });
 after(async () => {
   await proxy?.stop();
@@ -58,8 +59,8 @@ async function waitForOutput(p, re) {
 
 test("the service signs in, stays fresh over two token lifetimes with the background refresh, and exits by itself", async (t) => {
   const durationMs = (2 * LIFETIME_S + 2) * 1000;
-  const beforeOrders = (await mockRequestsTo(proxy, "GET /api/orders")).length;
-  const beforeRefresh = (await mockRequestsTo(proxy, "POST /api/auth/refresh_token")).length;
+  const beforeOrders = (await log.requestsTo("GET /api/orders")).length;
+  const beforeRefresh = (await log.requestsTo("POST /api/auth/refresh_token")).length;
   const service = startChild("node", [SERVICE], {
     env: { ...SETTINGS, FD_BASE_URL: proxy.api, FD_DURATION_MS: String(durationMs) },
   });
@@ -94,7 +95,7 @@ test("the service signs in, stays fresh over two token lifetimes with the backgr
   );
 
   // The mock's side: every call answered 200 (none expired, none 401), at least two refreshes.
-  const orders = (await mockRequestsTo(proxy, "GET /api/orders")).slice(beforeOrders);
+  const orders = (await log.requestsTo("GET /api/orders")).slice(beforeOrders);
   assert.equal(orders.length, calls.length, "the mock saw each call once");
   assert.deepEqual(
     orders.filter((q) => q.status !== 200),
@@ -110,7 +111,7 @@ test("the service signs in, stays fresh over two token lifetimes with the backgr
     tokens.size >= 3,
     `the calls went with the sign-in's token and at least two refreshed ones (${tokens.size} tokens)`,
   );
-  const refreshed = (await mockRequestsTo(proxy, "POST /api/auth/refresh_token")).slice(beforeRefresh);
+  const refreshed = (await log.requestsTo("POST /api/auth/refresh_token")).slice(beforeRefresh);
   assert.ok(refreshed.length >= 2, `the mock saw at least two refreshes (saw ${refreshed.length})`);
   assert.deepEqual(
     refreshed.filter((q) => q.status !== 200),
@@ -135,7 +136,7 @@ test("given tokens through setSession, the service refreshes them, and SIGTERM e
   });
   const tokens = await r.json();
   assert.equal(r.status, 200);
-  const beforeRefresh = (await mockRequestsTo(proxy, "POST /api/auth/refresh_token")).length;
+  const beforeRefresh = (await log.requestsTo("POST /api/auth/refresh_token")).length;
   const service = startChild("node", [SERVICE, `--base-url=${proxy.api}`], {
     env: { ...SETTINGS, FD_ACCESS_TOKEN: tokens.AccessToken, FD_REFRESH_TOKEN: tokens.RefreshToken },
   });
@@ -157,10 +158,10 @@ test("given tokens through setSession, the service refreshes them, and SIGTERM e
       "no token in the output",
     );
     assert.doesNotMatch(out, TOKENISH, "nothing token-shaped in the output");
-    const refreshed = (await mockRequestsTo(proxy, "POST /api/auth/refresh_token")).slice(beforeRefresh);
+    const refreshed = (await log.requestsTo("POST /api/auth/refresh_token")).slice(beforeRefresh);
     assert.ok(refreshed.length >= 1 && refreshed.every((q) => q.status === 200), "the mock answered the refresh");
-    const used = (await mockRequestsTo(proxy, "GET /api/orders")).filter(
-      (q) => q.token === tokenHash(tokens.AccessToken),
+    const used = (await log.requestsTo("GET /api/orders")).filter(
+      (q) => q.token === tokenDigest(tokens.AccessToken),
     );
     assert.ok(used.length >= 1, "the first calls went with the access token it was given");
   } finally {
