@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ROOT, launchBrowser, newPage } from "./lib.mjs";
+import { ROOT, SHIPPED, launchBrowser, newPage } from "./lib.mjs";
 import { Tokens, fmt, printTable, startOtherServer, startPageServer, subOf } from "./faults-lib.mjs";
 
 const REFRESH = "POST /api/auth/refresh_token";
@@ -803,13 +803,13 @@ dropsRefreshToken("fetch");
 dropsRefreshToken("authUrl (another origin)");
 
 row(
-  "report 5: the glue's default export / initSync hand back the live instance",
+  "report 5: a module of the package (its loaders included) hands back the live instance",
   { liveMemoryReachable: "none" },
   async ({ page }) => {
     const rt = tokens.refresh();
     const old = await signedIn(page, { leftMs: 3_600_000, rt });
     return page.evaluate(
-      async ([old, rt]) => {
+      async ([old, rt, modules]) => {
         await tryA(() => lib.fd("/me"));
         const enc = new TextEncoder();
         const holds = (memory) => {
@@ -840,29 +840,25 @@ row(
             }
           }
         };
-        const glue = await import("/fd-fetch/fd_fetch.js");
-        inspect("glue", glue);
-        if (typeof glue.default === "function") {
-          let v;
-          try {
-            v = await glue.default();
-          } catch (e) {
-            v = e;
+        // Every module the package ships (one bundle today; the glue was once a module of its own
+        // whose default export and initSync handed back the instance), and what its loaders return.
+        for (const file of modules) {
+          const mod = await import(`/fd-fetch/${file}`);
+          inspect(file, mod);
+          for (const loader of ["default", "initSync"]) {
+            if (typeof mod[loader] !== "function") continue;
+            let v;
+            try {
+              v = await mod[loader]();
+            } catch (e) {
+              v = e;
+            }
+            inspect(`${file} ${loader}()`, v);
           }
-          inspect("default()", v);
-        }
-        if (typeof glue.initSync === "function") {
-          let v;
-          try {
-            v = glue.initSync();
-          } catch (e) {
-            v = e;
-          }
-          inspect("initSync()", v);
         }
         return { liveMemoryReachable: found.length ? found.join(", ") : "none" };
       },
-      [old, rt],
+      [old, rt, SHIPPED.filter((f) => f.endsWith(".js"))],
     );
   },
 );

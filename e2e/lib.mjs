@@ -15,15 +15,7 @@ export const VITE = join(ROOT, "node_modules", "vite", "bin", "vite.js");
 export const TSC = join(ROOT, "node_modules", "typescript", "bin", "tsc");
 
 /** The files `npm pack ./pkg` must ship. */
-export const SHIPPED = [
-  "package.json",
-  "index.js",
-  "index.d.ts",
-  "support.js",
-  "fd_fetch.js",
-  "fd_fetch.d.ts",
-  "fd_fetch_wasm.js",
-];
+export const SHIPPED = ["package.json", "index.js", "index.d.ts", "fd_fetch.d.ts"];
 
 // ---------------------------------------------------------------------------------------------
 // Processes

@@ -6,17 +6,8 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { PKG, ROOT, SHIPPED, packAndInstall, run, startServer, tokenDigest, writeFiles } from "./lib.mjs";
 
-/** Every file the tarball holds, no more: the entry, types, glue, inlined wasm and the npm README. */
-const PACKED = [
-  "README.md",
-  "fd_fetch.d.ts",
-  "fd_fetch.js",
-  "fd_fetch_wasm.js",
-  "index.d.ts",
-  "index.js",
-  "package.json",
-  "support.js",
-];
+/** Every file the tarball holds, no more: the one module (wasm inlined), its types and the npm README. */
+const PACKED = ["README.md", "fd_fetch.d.ts", "index.d.ts", "index.js", "package.json"];
 
 /** The module's exports: today's, and those issue 9 adds (CONTRACT "Beyond one page"). */
 const EXPORTS_BEFORE = [

@@ -1,13 +1,16 @@
 // npm run build: the npm package in pkg/, from a fresh machine.
-// cargo (release, size profile) -> wasm-bindgen --target web -> wasm-opt -Oz (npm binaryen) ->
-// wasm gzipped and inlined as base64 in fd_fetch_wasm.js (so no bundler needs to find a .wasm) ->
-// sizes printed and checked against the budget. pkg/README.md (the npm README), package.json, index.js,
-// index.d.ts and support.js are committed sources: the build leaves them alone.
+// cargo (release, size profile, no `std`) -> wasm-bindgen --target web -> wasm-opt -Oz with the
+// wasm's import and export names cut short (npm binaryen), the glue renamed to match -> wasm
+// gzipped and inlined as base64 (so no bundler needs to find a .wasm) -> js/index.js, js/support.js,
+// the glue and the wasm bundled and minified by esbuild into pkg/index.js, one ES module -> its size
+// printed and checked against the budget. Committed in pkg/: README.md (the npm README),
+// package.json and index.d.ts; the build writes index.js and fd_fetch.d.ts (the Rust side's types).
 import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const pkg = join(root, "pkg");
@@ -29,34 +32,58 @@ const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { cwd: root, stdio
 
 export function build({ quiet = false } = {}) {
   run("bash", ["scripts/setup.sh"]);
-  // The feature `npm-allocator` puts in the package's global allocator (talc), which the crate leaves
-  // out when it is a Rust dependency.
-  const cargoArgs = ["build", "--lib", "--release", "--target", "wasm32-unknown-unknown", "--features", "npm-allocator"];
+  // The feature `npm` puts in the package's global allocator (talc) and the panic handler of a wasm
+  // that links no `std`; the crate leaves both out when it is a Rust dependency.
+  const cargoArgs = ["build", "--lib", "--release", "--target", "wasm32-unknown-unknown", "--features", "npm"];
   run("cargo", [...cargoArgs, ...(quiet ? ["--quiet"] : [])]);
   const raw = join(root, "target/wasm32-unknown-unknown/release/fd_fetch.wasm");
-  rmSync(join(pkg, "snippets"), { recursive: true, force: true });
-  run("wasm-bindgen", [raw, "--out-dir", pkg, "--target", "web", "--omit-default-module-path"]);
+  // Everything in between goes to target/npm/, and only the bundle and the types to pkg/.
+  const work = join(root, "target/npm");
+  rmSync(work, { recursive: true, force: true });
+  // What builds before the bundle left in pkg/ (the glue, the inlined wasm, the snippet copy).
+  for (const old of ["fd_fetch.js", "fd_fetch_wasm.js", "snippets"]) rmSync(join(pkg, old), { recursive: true, force: true });
+  run("wasm-bindgen", [raw, "--out-dir", work, "--target", "web", "--omit-default-module-path"]);
 
-  // The glue imports pkg/support.js through a copy under snippets/<hash>/; point it at the one file
+  // The glue imports js/support.js through a copy under snippets/<hash>/; point it at the one copy
   // that index.js imports too, so there is a single FdError class.
-  const gluePath = join(pkg, "fd_fetch.js");
+  const gluePath = join(work, "fd_fetch.js");
   const glue = readFileSync(gluePath, "utf8");
-  // Only the `from` clauses: the same string is also the wasm's own import-module key, which stays.
-  const snippet = /from (["'])\.\/snippets\/[^"']+\/pkg\/support\.js\1/g;
+  // Only the `from` clauses: the same string is also the wasm's own import-module key.
+  const snippet = /from (["'])\.\/snippets\/[^"']+\/js\/support\.js\1/g;
   const count = (glue.match(snippet) ?? []).length;
   if (count < 1) throw new Error("found no import of support.js in the glue");
   if (glue.includes("import.meta.url")) throw new Error("the glue still refers to import.meta.url");
-  writeFileSync(gluePath, sealGlue(glue.replace(snippet, 'from "./support.js"')));
-  sealTypes(join(pkg, "fd_fetch.d.ts"));
-  rmSync(join(pkg, "snippets"), { recursive: true, force: true });
 
-  const bg = join(pkg, "fd_fetch_bg.wasm");
-  run(join(root, "node_modules/.bin/wasm-opt"), [bg, "-Oz", "--strip-debug", "--strip-producers", "-o", bg]);
+  // wasm-opt -Oz, and the names between the wasm and the glue cut to a letter or two: wasm-bindgen's
+  // names carry a 16-hex-digit hash, each spelled once in the wasm and once more in the glue.
+  const bg = join(work, "fd_fetch_bg.wasm");
+  const map = JSON.parse(
+    run(join(root, "node_modules/.bin/wasm-opt"), [bg, "-Oz", "--strip-debug", "--strip-producers", "--minify-imports-and-exports-and-modules", "-o", bg], {
+      stdio: ["ignore", "pipe", "inherit"],
+      encoding: "utf8",
+    }),
+  );
   const wasmBytes = readFileSync(bg);
+  writeFileSync(gluePath, shortenNames(sealGlue(glue.replace(snippet, 'from "./support.js"')), map, wasmBytes));
   const wasmGz = gzipSync(wasmBytes, { level: 9 });
-  writeFileSync(join(pkg, "fd_fetch_wasm.js"), `export default "${wasmGz.toString("base64")}";\n`);
-  rmSync(bg);
-  rmSync(join(pkg, "fd_fetch_bg.wasm.d.ts"), { force: true });
+  writeFileSync(join(work, "fd_fetch_wasm.js"), `export default "${wasmGz.toString("base64")}";\n`);
+  for (const file of ["index.js", "support.js"]) copyFileSync(join(root, "js", file), join(work, file));
+
+  // One minified ES module: the entry, support.js, the glue and the inlined wasm. A bundle has no
+  // module of its own for a script to import the glue from (CONTRACT "Hardening", no handle on
+  // secrets), and one gzip stream is smaller than four.
+  esbuild.buildSync({
+    entryPoints: [join(work, "index.js")],
+    outfile: join(pkg, "index.js"),
+    bundle: true,
+    minify: true,
+    format: "esm",
+    // The package's browsers (README "Browser support": Chrome 97, Firefox 113, Safari 16.4) and Node 20.
+    target: ["es2022"],
+    legalComments: "none",
+    logLevel: "warning",
+  });
+  sealTypes(join(work, "fd_fetch.d.ts"), join(pkg, "fd_fetch.d.ts"));
 
   const sizes = sizeTable(wasmBytes.length, wasmGz.length);
   if (!quiet) printSizes(sizes);
@@ -65,6 +92,43 @@ export function build({ quiet = false } = {}) {
     throw new Error(`size budget exceeded: ${total} B gzip > ${BUDGET_BYTES} B`);
   }
   return sizes;
+}
+
+/**
+ * Applies wasm-opt's renaming (`map`: `imports` as [module, name, short], `exports` as [name,
+ * short]) to the glue. wasm-opt puts every import in one module; the glue's imports object is
+ * rebuilt to match: its own functions under their short names, and support.js's exports added to
+ * them. Then every import of the wasm must have a function in the glue, or the build stops.
+ */
+function shortenNames(glue, map, wasmBytes) {
+  const own = "./fd_fetch_bg.js";
+  const word = (name) => name.replace(/[$]/g, "\\$");
+  let out = glue;
+  const borrowed = [];
+  for (const [module, name, short] of map.imports) {
+    if (module === own) {
+      const key = new RegExp(`^(\\s+)${word(name)}:`, "m");
+      if (!key.test(out)) throw new Error(`the glue has no import ${name}`);
+      out = out.replace(key, `$1${short}:`);
+    } else {
+      borrowed.push(`${short}: import1.${name}`);
+    }
+  }
+  for (const [name, short] of map.exports) {
+    out = out.replace(new RegExp(`\\bwasm\\.${word(name)}(?![\\w$])`, "g"), `wasm.${short}`);
+  }
+  const modules = new Set(WebAssembly.Module.imports(new WebAssembly.Module(wasmBytes)).map((i) => i.module));
+  if (modules.size !== 1) throw new Error(`wasm-opt left ${modules.size} import modules`);
+  const [module] = modules;
+  const table = /return \{\n\s+__proto__: null,\n\s+"\.\/fd_fetch_bg\.js": import0,\n(?:\s+"[^"]+": import\d+,\n)*\s+\};/;
+  if (!table.test(out)) throw new Error("the glue's imports object changed: check shortenNames");
+  out = out.replace(table, `return { __proto__: null, ${JSON.stringify(module)}: Object.assign(import0, { ${borrowed.join(", ")} }) };`);
+  for (const { name } of WebAssembly.Module.imports(new WebAssembly.Module(wasmBytes))) {
+    if (!new RegExp(`(^\\s+|[{,] )${word(name)}:`, "m").test(out)) throw new Error(`no glue for the wasm's import ${name}`);
+  }
+  const left = out.match(/\bwasm\.__wb\w+|\b__wbg_\w+_[0-9a-f]{16}\b/);
+  if (left) throw new Error(`a long name is left in the glue: ${left[0]}`);
+  return out;
 }
 
 /**
@@ -79,27 +143,22 @@ function sealGlue(glue) {
   return glue.replace(exported, "export default (input) => __wbg_init(input).then(() => {});");
 }
 
-/** The glue's types to match: the instance's types and `initSync` go. */
-function sealTypes(path) {
-  const types = readFileSync(path, "utf8");
+/**
+ * The types wasm-bindgen writes for src/lib.rs (the shared types that pkg/index.d.ts imports), as a
+ * types-only module: the loader's and the instance's types go, since the bundle exports neither.
+ */
+function sealTypes(from, to) {
+  const types = readFileSync(from, "utf8");
   const start = types.indexOf("export type InitInput");
   if (start < 0) throw new Error("the glue's types changed: check sealTypes");
-  const loader =
-    "/** Starts the module once; the package entry calls it. Resolves with nothing. */\n" +
-    "export default function init(input: { module_or_path: BufferSource | WebAssembly.Module }): Promise<void>;\n";
-  writeFileSync(path, types.slice(0, start) + loader);
+  writeFileSync(to, types.slice(0, start));
 }
 
 function sizeTable(wasmRaw, wasmGz) {
-  const js = ["index.js", "support.js", "fd_fetch.js", "fd_fetch_wasm.js"].map((file) => {
-    const bytes = readFileSync(join(pkg, file));
-    return { file, raw: bytes.length, gz: gzipSync(bytes, { level: 9 }).length };
-  });
-  const total = js.reduce((a, s) => ({ raw: a.raw + s.raw, gz: a.gz + s.gz }), { raw: 0, gz: 0 });
+  const bytes = readFileSync(join(pkg, "index.js"));
   return [
     { file: "wasm (after wasm-opt)", raw: wasmRaw, gz: wasmGz },
-    ...js,
-    { file: "total shipped JS", ...total },
+    { file: "total shipped JS", raw: bytes.length, gz: gzipSync(bytes, { level: 9 }).length },
   ];
 }
 

@@ -1,4 +1,5 @@
 //! Sign-in, MFA, and reading Cognito-shaped token answers.
+use crate::prelude::*;
 
 use js_sys::{Object, JSON};
 use wasm_bindgen::prelude::*;

@@ -38,7 +38,13 @@ pub fn options(opts: &JsValue) -> Result<(i32, f64), FdError> {
         ));
     };
     // Timers take whole milliseconds up to 2^31 - 1 (a longer delay would fire at once).
-    let interval = interval.ceil().min(f64::from(i32::MAX)) as i32;
+    // Rounded up by hand: `f64::ceil` is not in `core`.
+    let whole = interval.min(f64::from(i32::MAX)) as i32;
+    let interval = if f64::from(whole) < interval {
+        whole.saturating_add(1)
+    } else {
+        whole
+    };
     Ok((interval, threshold))
 }
 

@@ -1,4 +1,5 @@
 //! `configure(options)`: reading and checking the options object.
+use crate::prelude::*;
 
 use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};

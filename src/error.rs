@@ -1,10 +1,11 @@
 //! `FdError`: the stable codes, and how a failure becomes the JS error a caller sees.
+use crate::prelude::*;
 
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(module = "/pkg/support.js")]
+#[wasm_bindgen(module = "/js/support.js")]
 extern "C" {
-    /// The JS class (in `pkg/support.js`) that the package entry exports too.
+    /// The JS class (in `js/support.js`) that the package entry exports too.
     #[wasm_bindgen(js_name = FdError)]
     pub type JsFdError;
     #[wasm_bindgen(constructor, js_class = "FdError")]

@@ -1,9 +1,10 @@
 //! Talking to fetch: building the auth calls, sending, timing out, reading bodies.
 //!
 //! Whatever comes back from an injected fetch or the network is handled on the JS side of
-//! `pkg/support.js` first: the call itself (`call`, so a throw is a rejection), and the bodies
+//! `js/support.js` first: the call itself (`call`, so a throw is a rejection), and the bodies
 //! (`readBody`, `readLenient`), so that no caller's exception unwinds through wasm and no body of
 //! unbounded size is copied into wasm memory.
+use crate::prelude::*;
 
 use js_sys::{Function, Promise, JSON};
 use wasm_bindgen::prelude::*;
@@ -15,11 +16,11 @@ use crate::error::{Failure, FdError};
 use crate::js;
 use crate::response::{self, Outcome};
 
-#[wasm_bindgen(module = "/pkg/support.js")]
+#[wasm_bindgen(module = "/js/support.js")]
 extern "C" {
-    /// See `pkg/support.js`: ends one caller's wait on `promise` when its signal aborts.
+    /// See `js/support.js`: ends one caller's wait on `promise` when its signal aborts.
     pub fn abortable(promise: &Promise, signal: &AbortSignal) -> Promise;
-    /// See `pkg/support.js`: a 2xx body as `fd` returns it, read and parsed on the JS side.
+    /// See `js/support.js`: a 2xx body as `fd` returns it, read and parsed on the JS side.
     #[wasm_bindgen(js_name = readBody)]
     pub fn read_body(response: &Response, json: bool) -> Promise;
     /// What `read_body` rejects with for a body that says JSON but does not parse.
@@ -28,10 +29,10 @@ extern "C" {
     /// What `read_lenient` rejects with for a body over its limit.
     #[wasm_bindgen(thread_local_v2, js_name = TOO_BIG)]
     pub static TOO_BIG: JsValue;
-    /// See `pkg/support.js`: an auth answer or error body, JSON if it parses, else text.
+    /// See `js/support.js`: an auth answer or error body, JSON if it parses, else text.
     #[wasm_bindgen(js_name = readLenient)]
     fn read_lenient(response: &Response, max: u32) -> Promise;
-    /// See `pkg/support.js`: `f(arg)` as a native promise, whatever `f` does.
+    /// See `js/support.js`: `f(arg)` as a native promise, whatever `f` does.
     fn call(f: &Function, arg: &JsValue) -> Promise;
 }
 

@@ -4,6 +4,7 @@
 //! never their prototype chain: a polluted `Object.prototype` cannot add an option, a field of an
 //! answer or a session. Every read that could run a caller's code (a getter, a proxy trap) goes
 //! through `Reflect`, whose bindings catch, so that no JS exception unwinds through wasm.
+use crate::prelude::*;
 
 use js_sys::{JsString, Object, Reflect};
 use wasm_bindgen::prelude::*;

@@ -4,6 +4,7 @@
 //! The token is never verified here: the API does that. We only want to know how long the token was
 //! issued for, so that expiry is measured on our own clock (see `session::Session::arrived`), and
 //! whose it is, so that tabs can tell one user's session from another's.
+use crate::prelude::*;
 
 /// The longest lifetime we believe. A bigger `exp - iat` is treated as undecodable.
 pub const MAX_LIFETIME_SECS: f64 = 366.0 * 24.0 * 3600.0;
@@ -222,7 +223,7 @@ impl Parser<'_> {
         let value = if mantissa == 0.0 {
             0.0
         } else {
-            mantissa * 10f64.powi(exp10)
+            mantissa * pow10(exp10)
         };
         Some(if negative { -value } else { value })
     }
@@ -273,6 +274,29 @@ impl Parser<'_> {
                 _ => return None,
             }
         }
+    }
+}
+
+/// 10^`exp`, as `f64::powi` computes it (compiler-rt's `__powidf2`: square and multiply, then one
+/// division for a negative exponent), written out because `powi` is not in `core`.
+fn pow10(exp: i32) -> f64 {
+    let mut base = 10f64;
+    let mut left = exp;
+    let mut r = 1f64;
+    loop {
+        if left & 1 != 0 {
+            r *= base;
+        }
+        left /= 2;
+        if left == 0 {
+            break;
+        }
+        base *= base;
+    }
+    if exp < 0 {
+        1.0 / r
+    } else {
+        r
     }
 }
 

@@ -9,6 +9,10 @@
 //! concern has its module. The npm package's entry (`pkg/index.js`) loads the wasm inside
 //! `configure`/`createClient`, builds the module-level API on one default client, and wraps each
 //! client in a plain object with the same method names.
+// no_std, so that the npm package links no `std`: its panic machinery (formatting, the hook, the
+// thread name) was 4 KB of the wasm, for a panic the crate never makes. Native builds and tests get
+// `std` back below; `prelude` brings the `alloc` names `std`'s prelude would.
+#![no_std]
 #![deny(missing_debug_implementations)]
 #![warn(missing_docs)]
 // The `fuzzing` feature makes the pure modules public, and some of their items are documented only
@@ -35,6 +39,25 @@
 #[global_allocator]
 static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
+extern crate alloc;
+// `std` for the native builds (tests, property tests, fuzz targets) and the wasm test builds.
+#[cfg(any(
+    test,
+    not(all(target_family = "wasm", not(target_feature = "atomics")))
+))]
+extern crate std;
+
+// The npm package (feature `npm`, scripts/build.mjs) links no `std`, so it brings the panic handler
+// `std` would. A panic cannot happen on any path (see the lints above); were one to, the module traps
+// and the call's promise rejects, as under `panic = "abort"` with `std`.
+#[cfg(all(feature = "npm", target_family = "wasm", not(test)))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+#[macro_use]
+mod local;
 mod auth;
 mod auto;
 mod config;
@@ -46,6 +69,7 @@ mod jwt;
 #[cfg(any(all(test, not(target_family = "wasm")), feature = "fuzzing"))]
 mod oracle;
 mod path;
+mod prelude;
 #[cfg(all(test, not(target_family = "wasm")))]
 mod proptests;
 mod refresh;
@@ -69,10 +93,11 @@ pub mod fuzzing {
     pub use crate::response::{body_kind, is_json, outcome, refresh_is_fatal, Body, Outcome};
 }
 
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
+use alloc::rc::Rc;
+use core::future::Future;
+use core::pin::Pin;
 
+use crate::prelude::*;
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 
@@ -175,8 +200,8 @@ pub struct WasmClient {
     c: Client,
 }
 
-impl std::fmt::Debug for WasmClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for WasmClient {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("WasmClient")
     }
 }
@@ -474,7 +499,7 @@ pub use default::*;
 
 #[doc(hidden)]
 pub mod default {
-    use std::cell::RefCell;
+    use core::cell::RefCell;
 
     use js_sys::Promise;
     use wasm_bindgen::prelude::*;
@@ -484,7 +509,9 @@ pub mod default {
     use crate::task::promise;
     use crate::WasmClient;
 
-    thread_local!(static DEFAULT: RefCell<Option<Client>> = const { RefCell::new(None) });
+    local!(
+        static DEFAULT: RefCell<Option<Client>> = const { RefCell::new(None) };
+    );
 
     /// The default client, once `configure` has made it.
     pub fn client() -> Result<WasmClient, JsValue> {

@@ -5,6 +5,7 @@
 //! Each check returns `Err` with a description of the broken property: the property tests turn it
 //! into a failed case, the fuzz targets into a panic (a crash to libFuzzer, which saves the input).
 //! Not test code when built for `fuzzing`, so it keeps to the crate's no-panic lints.
+use crate::prelude::*;
 
 use url::Url;
 

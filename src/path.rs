@@ -4,6 +4,7 @@
 //! its path prefix. Rather than resolve and compare, we accept only paths that cannot leave: a single
 //! leading `/`, no backslash, no control character, and no segment that is or decodes to `.` or `..`
 //! (however often it was percent-encoded). Appended to `origin + prefix`, such a path stays put.
+use crate::prelude::*;
 
 /// Why a path was refused. The text goes into the `bad_path` error message.
 pub type Refusal = &'static str;

@@ -3,6 +3,7 @@
 //! Native only (`url` and `proptest` are not wasm dev-dependencies). Only the strategies (the inputs)
 //! are here: the properties are `crate::oracle`'s, which the fuzz targets in `fuzz/` check too, for
 //! longer; see the README's "Fuzzing and property tests".
+use crate::prelude::*;
 
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -8,9 +8,10 @@
 //! Across tabs (see `tabs`): a tab that can refresh (memory mode with a refresh token, or cookie
 //! mode) does so under the tabs' lock, after looking at what storage holds now; a tab that cannot
 //! asks one that can.
+use crate::prelude::*;
 
-use std::cell::Cell;
-use std::rc::Rc;
+use alloc::rc::Rc;
+use core::cell::Cell;
 
 use js_sys::{Array, Object, Promise};
 use wasm_bindgen::JsValue;

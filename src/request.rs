@@ -1,4 +1,5 @@
 //! `fd` and `fdResponse`: the wrapped fetch.
+use crate::prelude::*;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;

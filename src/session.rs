@@ -1,6 +1,7 @@
 //! The session: what it holds, when it expires, when it needs a refresh.
 //!
 //! Plain Rust, tested natively. Storage and JS conversions live in `storage` and `api`.
+use crate::prelude::*;
 
 use core::fmt;
 

@@ -3,9 +3,10 @@
 //!
 //! Rule: a borrow of the state never spans a call into JS that could call us back (listeners,
 //! `onSessionExpired`, fetch, storage). Each function takes what it needs, lets go, then calls out.
+use crate::prelude::*;
 
-use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use alloc::rc::{Rc, Weak};
+use core::cell::RefCell;
 
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
@@ -132,7 +133,7 @@ pub fn public(session: Option<&Session>) -> JsValue {
     o.into()
 }
 
-#[wasm_bindgen(module = "/pkg/support.js")]
+#[wasm_bindgen(module = "/js/support.js")]
 extern "C" {
     fn remover(listeners: &js_sys::Set, listener: &Function) -> Function;
 }

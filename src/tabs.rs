@@ -22,9 +22,10 @@
 //! **Clients.** "A tab" above is one client of a page: each client has its own channel and locks,
 //! named from its `storageKey`, and no two open clients of a page share one ([`claim`]). The page's
 //! listeners are registered once and tell every open client (a registry of weak handles).
+use crate::prelude::*;
 
-use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use alloc::rc::{Rc, Weak};
+use core::cell::{Cell, RefCell};
 
 use js_sys::{Array, Function, Object, Promise};
 use wasm_bindgen::prelude::*;
@@ -41,15 +42,15 @@ use crate::storage;
 use crate::task::spawn;
 use crate::time::now;
 
-#[wasm_bindgen(module = "/pkg/support.js")]
+#[wasm_bindgen(module = "/js/support.js")]
 extern "C" {
-    /// See `pkg/support.js`: resolves with the function that lets the lock go, once granted.
+    /// See `js/support.js`: resolves with the function that lets the lock go, once granted.
     fn acquire(name: &str, ms: i32, shared: bool) -> Promise;
-    /// See `pkg/support.js`: the shared lock `name`, until the returned function is called.
+    /// See `js/support.js`: the shared lock `name`, until the returned function is called.
     fn hold(name: &str) -> Function;
     #[wasm_bindgen(js_name = heldLocks)]
     fn held_locks(prefix: &str) -> Promise;
-    /// See `pkg/support.js`: resolves with `undefined` after `ms`, on a timer no fake clock moves.
+    /// See `js/support.js`: resolves with `undefined` after `ms`, on a timer no fake clock moves.
     pub fn sleep(ms: i32) -> Promise;
 }
 
@@ -276,7 +277,7 @@ pub async fn mark(c: &Client, cfg: &Config) {
         if s.closed {
             release
         } else {
-            std::mem::replace(&mut s.tabs.mark, release)
+            core::mem::replace(&mut s.tabs.mark, release)
         }
     });
     if let Some(old) = old {
@@ -456,7 +457,7 @@ fn answer(c: &Client, id: f64) {
     });
 }
 
-thread_local! {
+local! {
     /// Every open client of this page, for the page's listeners to tell (see [`watch_page`]).
     /// Weak: the registry does not keep a client alive.
     static CLIENTS: RefCell<Vec<Weak<RefCell<State>>>> = const { RefCell::new(Vec::new()) };
@@ -503,7 +504,7 @@ pub fn detach(c: &Client) {
     });
     let (old, asks) = c.with(|s| {
         s.tabs.key.clear();
-        (s.tabs.let_go(), std::mem::take(&mut s.tabs.asks))
+        (s.tabs.let_go(), core::mem::take(&mut s.tabs.asks))
     });
     drop(old);
     // A question still waiting gets no answer: it ends now, as "no holder answered".

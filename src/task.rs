@@ -1,9 +1,10 @@
 //! Where futures become JS promises or background tasks. Every instantiation of
 //! `future_to_promise` carries its own copy of the promise plumbing into the wasm, so the whole
 //! crate goes through this one boxed instantiation (about 10 KB less than one per use).
+use crate::prelude::*;
 
-use std::future::Future;
-use std::pin::Pin;
+use core::future::Future;
+use core::pin::Pin;
 
 use js_sys::Promise;
 use wasm_bindgen::JsValue;

@@ -1,4 +1,4 @@
-//! `attachAxios` (CONTRACT "axios"), the JS adapter in `pkg/support.js`, on a real client in
+//! `attachAxios` (CONTRACT "axios"), the JS adapter in `js/support.js`, on a real client in
 //! Chromium, with an axios stand-in (`MiniAxios` in the fake API; the e2e suites use real axios).
 #![cfg(target_arch = "wasm32")]
 
@@ -12,7 +12,7 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-#[wasm_bindgen(module = "/pkg/support.js")]
+#[wasm_bindgen(module = "/js/support.js")]
 extern "C" {
     #[wasm_bindgen(js_name = attachAxios, catch)]
     fn attach_axios(client: &JsValue, instance: &JsValue) -> Result<Function, JsValue>;
