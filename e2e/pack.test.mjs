@@ -36,7 +36,7 @@ after(async () => {
   await server?.close();
 });
 
-test("npm pack ships exactly the entry, types, glue, inlined wasm and README", async () => {
+test("npm pack ships exactly the one module (wasm inlined), its types and the README", async () => {
   const { stdout } = await run("npm", ["pack", "--dry-run", "--json"], { cwd: PKG });
   const [{ files }] = JSON.parse(stdout.slice(stdout.indexOf("[")));
   assert.deepEqual(files.map((f) => f.path).sort(), PACKED, "npm pack --dry-run in pkg/");
