@@ -42,7 +42,9 @@ const size = { package: packageSize(), bundles: await bundleAll() };
 
 const server = await startServer({ staticDir: ROOT });
 const browser = await launchBrowser({ args: CHROMIUM_MEMORY_ARGS });
-const host = machine(browser); // now, for the load average before the bench adds its own
+// Both taken now: the run's date, and the load average before the bench adds its own.
+const date = new Date().toISOString();
+const host = machine(browser);
 try {
   const { page } = await newPage(browser);
   await page.goto(`${server.origin}/bench/index.html`);
@@ -76,7 +78,7 @@ try {
   const startup = summarizeStartup(await measureStartup(browser, server.origin, SETTINGS.startupSamples));
 
   const result = {
-    date: new Date().toISOString(),
+    date,
     quick: QUICK,
     machine: host,
     settings: SETTINGS,
