@@ -51,7 +51,7 @@ export function machine(browser) {
 // ---------------------------------------------------------------------------------------------
 // Tables
 
-const us = (x) => x.toFixed(1);
+const us = (x) => x.toFixed(x < 100 ? 1 : 0); // a loopback batch mean is good to 1 µs at best
 const ratio = (x) => `${x.toFixed(2)}×`;
 const ms = (x) => x.toFixed(1);
 const mib = (x) => (x === null ? "n/a" : (x / 2 ** 20).toFixed(2));
