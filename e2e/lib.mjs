@@ -289,9 +289,10 @@ export const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
-export async function launchBrowser() {
+/** Headless Debian Chromium; `args` are more command-line switches (the bench's memory flags). */
+export async function launchBrowser({ args = [] } = {}) {
   const { chromium } = await import("playwright-core");
-  return chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...args] });
 }
 
 /**
