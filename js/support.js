@@ -82,6 +82,33 @@ export function call(f, arg) {
   return new Promise((resolve) => resolve(f(arg)));
 }
 
+/**
+ * A promise and the function that settles it, `settle(ok, value)`: for a task of src/task.rs that
+ * outlives the call that started it, and for a question to other tabs (src/tabs.rs).
+ */
+export function deferred() {
+  let settle;
+  const promise = new Promise((resolve, reject) => {
+    settle = (ok, value) => (ok ? resolve : reject)(value);
+  });
+  return [promise, settle];
+}
+
+/**
+ * Calls `wake(slot, ok, value)` once `promise` settles: how src/task.rs awaits a JS promise, with
+ * one `wake` for the page rather than a closure per await. A `then` that throws is a rejection.
+ */
+export function settle(promise, slot, wake) {
+  try {
+    promise.then(
+      (value) => wake(slot, true, value),
+      (reason) => wake(slot, false, reason),
+    );
+  } catch (e) {
+    wake(slot, false, e);
+  }
+}
+
 /** The function `onSessionChange` returns: removes `listener` from `listeners`; calling it again is harmless. */
 export function remover(listeners, listener) {
   return () => {

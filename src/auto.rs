@@ -8,14 +8,13 @@
 //! not move it, and in Node.js its timer does not keep the process alive.
 
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 
 use crate::config::number;
 use crate::error::FdError;
 use crate::refresh;
 use crate::state::Client;
 use crate::tabs;
-use crate::task::spawn;
+use crate::task::{spawn, wait};
 
 const DEFAULT_INTERVAL_MS: f64 = 60_000.0;
 const DEFAULT_THRESHOLD_MS: f64 = 600_000.0;
@@ -54,7 +53,7 @@ pub fn start(c: &Client, interval_ms: i32, threshold_ms: f64) {
     let c = c.clone();
     spawn(async move {
         loop {
-            let _ = JsFuture::from(tabs::sleep(interval_ms)).await;
+            let _ = wait(tabs::sleep(interval_ms)).await;
             if c.with(|s| s.auto_gen != gen || s.closed) {
                 return;
             }

@@ -8,13 +8,13 @@ use crate::prelude::*;
 
 use js_sys::{Function, Promise, JSON};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Headers, Request, RequestCredentials, RequestInit, Response};
 
 use crate::config::Config;
 use crate::error::{Failure, FdError};
 use crate::js;
 use crate::response::{self, Outcome};
+use crate::task::wait;
 
 #[wasm_bindgen(module = "/js/support.js")]
 extern "C" {
@@ -70,9 +70,7 @@ impl Answer {
 /// or whatever an injected fetch threw. The Response's fields are read through `Reflect`, which
 /// catches: an injected fetch's odd Response (a getter that throws) is `bad_response`.
 pub async fn send(fetch: &Function, req: &Request) -> Result<Answer, Failure> {
-    let value = JsFuture::from(call(fetch, req))
-        .await
-        .map_err(Failure::Foreign)?;
+    let value = wait(call(fetch, req)).await.map_err(Failure::Foreign)?;
     let not_a_response =
         || FdError::bad_response("fetch resolved with something that is not a Response");
     let resp = value.dyn_into::<Response>().map_err(|_| not_a_response())?;
@@ -86,7 +84,7 @@ pub async fn send(fetch: &Function, req: &Request) -> Result<Answer, Failure> {
 /// A body read leniently (JSON if it parses, else text, `null` when empty), at most `max`
 /// characters. `Err` when reading failed or the body was longer.
 pub async fn lenient(resp: &Response, max: u32) -> Result<JsValue, JsValue> {
-    JsFuture::from(read_lenient(resp, max)).await
+    wait(read_lenient(resp, max)).await
 }
 
 /// `POST {authUrl}/auth/logout` (cookie mode: the proxy drops its cookie). `keepalive`, so that a

@@ -15,7 +15,6 @@ use core::cell::Cell;
 
 use js_sys::{Array, Object, Promise};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
 use crate::auth::{self, Answer};
@@ -29,6 +28,7 @@ use crate::state::{self, Client, Inflight};
 use crate::storage;
 use crate::tabs;
 use crate::task;
+use crate::task::wait;
 use crate::time::now;
 
 /// New tokens were saved under the epoch the refresh began in.
@@ -87,10 +87,7 @@ pub async fn ensure_fresh(
             Some(signal) => http::abortable(&promise, signal),
             None => promise,
         };
-        let outcome = JsFuture::from(waited)
-            .await
-            .map_err(Failure::Foreign)?
-            .as_f64();
+        let outcome = wait(waited).await.map_err(Failure::Foreign)?.as_f64();
         let current = c.with(|s| (s.epoch == epoch).then(|| s.session.clone()).flatten());
         match (outcome, current) {
             (Some(DEAD), _) => return Err(FdError::session_expired().into()),
@@ -189,7 +186,7 @@ async fn refresh_locked(c: &Client, epoch: u64, cfg: Rc<Config>) -> f64 {
         task::promise(async move { Ok(JsValue::from_f64(attempt(&c, epoch, &cfg, &late).await)) })
     };
     let deadline = tabs::sleep(cfg.refresh_timeout_ms);
-    let first = JsFuture::from(Promise::race(&Array::of2(&attempt, &deadline))).await;
+    let first = wait(Promise::race(&Array::of2(&attempt, &deadline))).await;
     match first.ok().and_then(|v| v.as_f64()) {
         Some(outcome) => outcome,
         None => {

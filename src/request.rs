@@ -2,7 +2,6 @@
 use crate::prelude::*;
 
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Request};
 
 use crate::error::{Code, Failure, FdError};
@@ -12,6 +11,7 @@ use crate::path::{self, route};
 use crate::refresh::ensure_fresh;
 use crate::response::{self, Body, Outcome};
 use crate::state::{self, Client};
+use crate::task::wait;
 
 /// A 2xx response, with what is needed to report a failure while reading its body.
 pub struct Sent {
@@ -111,7 +111,7 @@ pub async fn fd(c: Client, path: JsValue, init: JsValue) -> Result<JsValue, Fail
         return Ok(JsValue::NULL);
     }
     let body = http::read_body(&sent.answer.resp, kind == Body::Json);
-    match JsFuture::from(body).await {
+    match wait(body).await {
         Ok(value) => Ok(value),
         Err(e) if http::BAD_JSON.with(|bad| *bad == e) => {
             Err(FdError::bad_response("the response says JSON but does not parse as JSON").into())

@@ -29,7 +29,6 @@ use core::cell::{Cell, RefCell};
 
 use js_sys::{Array, Function, Object, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{BroadcastChannel, MessageEvent};
 
 use crate::config::Config;
@@ -39,7 +38,7 @@ use crate::refresh;
 use crate::session::{Freshness, Session};
 use crate::state::{self, Client, State};
 use crate::storage;
-use crate::task::spawn;
+use crate::task::{pending, spawn, wait};
 use crate::time::now;
 
 #[wasm_bindgen(module = "/js/support.js")]
@@ -169,7 +168,7 @@ pub async fn lock(cfg: &Config) -> Held {
 }
 
 async fn granted(acquiring: Promise) -> Option<Function> {
-    JsFuture::from(acquiring).await.ok()?.dyn_into().ok()
+    wait(acquiring).await.ok()?.dyn_into().ok()
 }
 
 /// The newest marker: its sequence number and what it says storage shows (`-`: nothing), or
@@ -222,7 +221,7 @@ async fn until_stored(cfg: &Config, want: &str) {
         if shown(stored(cfg).as_ref()) == want {
             return;
         }
-        let _ = JsFuture::from(sleep(SETTLE_POLL_MS)).await;
+        let _ = wait(sleep(SETTLE_POLL_MS)).await;
     }
 }
 
@@ -323,7 +322,7 @@ pub enum Answer {
 /// How many tabs hold a refresh token; `None` without Web Locks to tell.
 async fn holders(c: &Client, cfg: &Config) -> Option<u32> {
     if let Some(gone) = c.with(|s| s.tabs.released.take()) {
-        let _ = JsFuture::from(gone).await;
+        let _ = wait(gone).await;
     }
     Some(held(&name(cfg, ":holder")).await?.length())
 }
@@ -331,7 +330,7 @@ async fn holders(c: &Client, cfg: &Config) -> Option<u32> {
 /// The names of the locks held in this origin under `prefix`; `None` without Web Locks (missing,
 /// or denied to this frame), where `heldLocks` answers `null`.
 async fn held(prefix: &str) -> Option<Array> {
-    let names = JsFuture::from(held_locks(prefix)).await.ok()?;
+    let names = wait(held_locks(prefix)).await.ok()?;
     (!names.is_null()).then(|| Array::from(&names))
 }
 
@@ -360,16 +359,11 @@ pub async fn ask(c: &Client, cfg: &Config) -> Option<Answer> {
         return None;
     }
     let id = js_sys::Math::random();
-    let mut resolve = None;
-    let answered = Promise::new(&mut |r, _| resolve = Some(r));
-    c.with(|s| {
-        if let Some(r) = resolve {
-            s.tabs.asks.push((id, r));
-        }
-    });
+    let (answered, settle) = pending();
+    c.with(|s| s.tabs.asks.push((id, settle)));
     let _ = channel.post_message(&message("need", id, None));
     let first = Promise::race(&Array::of2(&answered, &sleep(cfg.refresh_timeout_ms)));
-    let reply = JsFuture::from(first).await.ok();
+    let reply = wait(first).await.ok();
     c.with(|s| s.tabs.asks.retain(|(i, _)| *i != id));
     let reply = reply.filter(JsValue::is_object)?;
     match js::string(&js::prop(&reply, "fd")?, 16)?.as_str() {
@@ -424,8 +418,8 @@ fn on_message(c: &Client, ev: MessageEvent) {
                 let at = s.tabs.asks.iter().position(|(i, _)| *i == id)?;
                 Some(s.tabs.asks.swap_remove(at).1)
             });
-            if let Some(resolve) = waiting {
-                let _ = resolve.call1(&JsValue::UNDEFINED, &data);
+            if let Some(settle) = waiting {
+                let _ = settle.call2(&JsValue::UNDEFINED, &JsValue::TRUE, &data);
             }
         }
         _ => {}
@@ -508,8 +502,8 @@ pub fn detach(c: &Client) {
     });
     drop(old);
     // A question still waiting gets no answer: it ends now, as "no holder answered".
-    for (_, resolve) in asks {
-        let _ = resolve.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
+    for (_, settle) in asks {
+        let _ = settle.call2(&JsValue::UNDEFINED, &JsValue::TRUE, &JsValue::UNDEFINED);
     }
 }
 
