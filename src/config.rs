@@ -163,7 +163,7 @@ fn base_url(v: &JsValue, key: &str) -> Result<String, FdError> {
 }
 
 fn global_fetch() -> Option<Function> {
-    Reflect::get(&js_sys::global(), &JsValue::from_str("fetch"))
+    Reflect::get(&js::global(), &JsValue::from_str("fetch"))
         .ok()?
         .dyn_into()
         .ok()

@@ -14,6 +14,14 @@ extern "C" {
     /// `JSON.parse` of a JS string, without copying it through wasm memory.
     #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
     pub fn parse_json(text: &JsValue) -> Result<JsValue, JsValue>;
+    /// `globalThis`, read once (`js_sys::global` probes four names, each an import of its own).
+    #[wasm_bindgen(thread_local_v2, js_name = globalThis)]
+    static GLOBAL: JsValue;
+}
+
+/// The global object: the page's, the worker's or Node's.
+pub fn global() -> JsValue {
+    GLOBAL.with(JsValue::clone)
 }
 
 /// `obj[key]` when `key` is the object's own property; `Ok(None)` when it is absent, `undefined` or
@@ -52,7 +60,7 @@ pub fn string(v: &JsValue, max: u32) -> Option<String> {
 /// Reports an error a caller's listener threw, as an uncaught one would be (`reportError`: the
 /// page's `error` event and the console), and goes on.
 pub fn report(e: &JsValue) {
-    if let Some(f) = platform(&js_sys::global(), "reportError") {
+    if let Some(f) = platform(&global(), "reportError") {
         if let Ok(f) = f.dyn_into::<js_sys::Function>() {
             let _ = f.call1(&JsValue::UNDEFINED, e);
         }

@@ -339,7 +339,7 @@ fn still_stored(gone: Option<&Session>, stored: Option<Session>) -> bool {
 /// `location.assign(origin + path)` where there is a page; nothing in a worker or Node. The page's
 /// own origin is spelled out, so a `<base href>` (injected or not) cannot send the user elsewhere.
 fn navigate(path: &str) {
-    let Some(location) = js::platform(&js_sys::global(), "location") else {
+    let Some(location) = js::platform(&js::global(), "location") else {
         return;
     };
     let (Some(origin), Some(assign)) = (

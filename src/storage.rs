@@ -25,7 +25,7 @@ extern "C" {
 }
 
 fn local_storage() -> Option<Store> {
-    let v = Reflect::get(&js_sys::global(), &JsValue::from_str("localStorage")).ok()?;
+    let v = Reflect::get(&js::global(), &JsValue::from_str("localStorage")).ok()?;
     v.is_object().then(|| v.unchecked_into())
 }
 

@@ -547,7 +547,7 @@ fn watch_page() {
     if WATCHING.with(|w| w.replace(true)) {
         return;
     }
-    let global = js_sys::global();
+    let global = js::global();
     listen(&global, "storage", |ev| {
         if let Ok(ev) = ev.dyn_into::<web_sys::StorageEvent>() {
             for c in clients() {
@@ -571,7 +571,7 @@ fn watch_page() {
         listen(&document, "freeze", |_| frozen_all(true));
         listen(&document, "resume", |_| frozen_all(false));
         listen(&document, "visibilitychange", |_| {
-            let visible = js::platform(&js_sys::global(), "document")
+            let visible = js::platform(&js::global(), "document")
                 .and_then(|d| js::platform(&d, "visibilityState"))
                 .and_then(|v| v.as_string());
             if visible.as_deref() == Some("visible") {
