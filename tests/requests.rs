@@ -23,6 +23,52 @@ fn echo(api: &FakeApi, method: &str, path: &str) {
     ));
 }
 
+/// Issue 10: with a fresh session `fd` makes its request in the call itself, as a hand-written
+/// interceptor does, rather than a task later: fetch has been called when `fd` returns.
+#[wasm_bindgen_test]
+async fn a_fresh_session_reaches_fetch_before_fd_returns() {
+    let api = FakeApi::new();
+    setup(&api, &[]).await;
+    session_with(FRESH, None);
+    echo(&api, "GET", "/api/me");
+    let pending = fd_fetch::fd("/me".into(), JsValue::UNDEFINED);
+    assert_eq!(
+        api.count("/api/me"),
+        1,
+        "fetch was called before fd returned"
+    );
+    let seen = pending.await.unwrap();
+    assert_eq!(get_str(&seen, "method"), "GET");
+}
+
+/// The same call made from inside a session listener (`setSession` telling it): it runs at once,
+/// within `setSession`, and must find nothing of the client's state held.
+#[wasm_bindgen_test]
+async fn fd_from_inside_a_session_listener_runs_at_once() {
+    let api = FakeApi::new();
+    setup(&api, &[]).await;
+    echo(&api, "GET", "/api/me");
+    let started = Array::new();
+    let seen = started.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |session: JsValue| {
+        if !session.is_null() {
+            seen.push(&fd_fetch::fd("/me".into(), JsValue::UNDEFINED));
+        }
+    });
+    let unsubscribe: Function = fd_fetch::on_session_change(listener.as_ref().clone())
+        .unwrap()
+        .into();
+    session_with(FRESH, None);
+    assert_eq!(
+        api.count("/api/me"),
+        1,
+        "the listener's call was sent within setSession"
+    );
+    let call: js_sys::Promise = started.get(0).into();
+    assert_eq!(get_str(&call.await.unwrap(), "method"), "GET");
+    unsubscribe.call0(&JsValue::UNDEFINED).unwrap();
+}
+
 #[wasm_bindgen_test]
 async fn headers_in_every_form_are_kept_and_ours_are_set() {
     let api = FakeApi::new();
