@@ -115,13 +115,14 @@ function shortenNames(glue, map, wasmBytes) {
   for (const [name, short] of map.exports) {
     out = out.replace(new RegExp(`\\bwasm\\.${word(name)}(?![\\w$])`, "g"), `wasm.${short}`);
   }
-  const modules = new Set(WebAssembly.Module.imports(new WebAssembly.Module(wasmBytes)).map((i) => i.module));
+  const imports = WebAssembly.Module.imports(new WebAssembly.Module(wasmBytes));
+  const modules = new Set(imports.map((i) => i.module));
   if (modules.size !== 1) throw new Error(`wasm-opt left ${modules.size} import modules`);
   const [module] = modules;
   const table = /return \{\n\s+__proto__: null,\n\s+"\.\/fd_fetch_bg\.js": import0,\n(?:\s+"[^"]+": import\d+,\n)*\s+\};/;
   if (!table.test(out)) throw new Error("the glue's imports object changed: check shortenNames");
   out = out.replace(table, `return { __proto__: null, ${JSON.stringify(module)}: Object.assign(import0, { ${borrowed.join(", ")} }) };`);
-  for (const { name } of WebAssembly.Module.imports(new WebAssembly.Module(wasmBytes))) {
+  for (const { name } of imports) {
     if (!new RegExp(`(^\\s+|[{,] )${word(name)}:`, "m").test(out)) throw new Error(`no glue for the wasm's import ${name}`);
   }
   const left = out.match(/\bwasm\.__wb\w+|\b__wbg_\w+_[0-9a-f]{16}\b/);
