@@ -27,8 +27,7 @@ use crate::session::{Freshness, Secret};
 use crate::state::{self, Client, Inflight};
 use crate::storage;
 use crate::tabs;
-use crate::task;
-use crate::task::wait;
+use crate::task::{self, wait};
 use crate::time::now;
 
 /// New tokens were saved under the epoch the refresh began in.

@@ -40,18 +40,16 @@ type Job = Pin<Box<dyn Future<Output = Result<JsValue, Failure>>>>;
 /// A promise of `f`'s result: it resolves with the value, or rejects with the `FdError` (or the
 /// foreign rejection) the future failed with. The future runs to its end whoever awaits it.
 pub fn promise(f: impl Future<Output = Result<JsValue, Failure>> + 'static) -> Promise {
-    start(Box::pin(f), false).unwrap_or_else(|| Promise::resolve(&JsValue::UNDEFINED))
+    start(Box::pin(f))
 }
 
 /// Runs `f` to its end in the background.
 pub fn spawn(f: impl Future<Output = ()> + 'static) {
-    start(
-        Box::pin(async move {
-            f.await;
-            Ok(JsValue::UNDEFINED)
-        }),
-        true,
-    );
+    // Nobody awaits the promise, which resolves with `undefined`.
+    let _ = start(Box::pin(async move {
+        f.await;
+        Ok(JsValue::UNDEFINED)
+    }));
 }
 
 /// Awaits a JS promise: its value, or what it rejected with.
@@ -67,39 +65,33 @@ struct Task {
     /// Whether `run` is polling it, and whether it was woken meanwhile.
     polling: Cell<bool>,
     again: Cell<bool>,
-    /// Nobody awaits the outcome (`spawn`).
-    detached: bool,
     /// The outcome, when it came in the first poll; else the JS promise's `settle`, which the
     /// outcome is given to.
     outcome: RefCell<Option<Result<JsValue, JsValue>>>,
     settle: RefCell<Option<Function>>,
 }
 
-/// Makes a task of `job` and polls it once. The promise of its outcome, unless `detached`.
-fn start(job: Job, detached: bool) -> Option<Promise> {
+/// Makes a task of `job` and polls it once. The promise of its outcome.
+fn start(job: Job) -> Promise {
     let task = Rc::new(Task {
         job: RefCell::new(Some(job)),
         polling: Cell::new(false),
         again: Cell::new(false),
-        detached,
         outcome: RefCell::new(None),
         settle: RefCell::new(None),
     });
     run(&task);
-    if detached {
-        return None;
-    }
     if let Some(outcome) = task.outcome.take() {
-        return Some(match outcome {
+        return match outcome {
             Ok(v) => Promise::resolve(&v),
             Err(e) => Promise::reject(&e),
-        });
+        };
     }
     // Still running: nothing can poll it again before this returns (a promise settles in a later
     // job), so `settle` is in place before the outcome can come.
     let (promise, settle) = pending();
     *task.settle.borrow_mut() = Some(settle);
-    Some(promise)
+    promise
 }
 
 /// A JS promise and the function that settles it: `settle(true, value)` resolves it,
@@ -137,9 +129,6 @@ fn run(task: &Rc<Task>) {
 }
 
 fn finish(task: &Task, outcome: Result<JsValue, JsValue>) {
-    if task.detached {
-        return;
-    }
     match task.settle.take() {
         Some(settle) => {
             let (ok, value) = match outcome {
