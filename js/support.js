@@ -34,24 +34,20 @@ export const BAD_JSON = Symbol("bad JSON");
 
 /**
  * A 2xx body as `fd` returns it: `null` when empty, parsed when `json`, else the text. One promise
- * for the whole read, so the body never crosses into wasm and costs one await there, not two. A
- * `text` that throws (an injected fetch's odd Response) is a rejection, not an exception through
- * wasm. A plain promise chain rather than an async function: one job less per call.
+ * for the whole read, so the body never crosses into wasm and costs one await there, not two.
+ * `text()` goes through `call`, so that one that throws (an injected fetch's odd Response) is a
+ * rejection, not an exception through wasm.
  */
 export function readBody(response, json) {
-  try {
-    return response.text().then((text) => {
-      if (text === "") return null;
-      if (!json) return text;
-      try {
-        return JSON.parse(text);
-      } catch {
-        throw BAD_JSON;
-      }
-    });
-  } catch (e) {
-    return Promise.reject(e);
-  }
+  return call((r) => r.text(), response).then((text) => {
+    if (text === "") return null;
+    if (!json) return text;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw BAD_JSON;
+    }
+  });
 }
 
 /** Rejection of `readLenient` for a body longer than its limit. */
