@@ -1,5 +1,6 @@
-// fd-fetch's entry. `configure` and `createClient` load the wasm once (it is inlined in
-// fd_fetch_wasm.js, gzipped, so no bundler plugin, asset copying or init call is needed). The wasm
+// fd-fetch's entry. `configure` and `createClient` load the wasm once (scripts/build.mjs writes it,
+// gzipped, as fd_fetch_wasm.js and bundles it into the package's one module, so no bundler plugin,
+// asset copying or init call is needed). The wasm
 // exports one thing, `createClient`; the module-level exports act on one default client, which
 // `configure` creates or reconfigures, and before that throw or reject with FdError
 // `not_configured`. Nothing here touches `window`.

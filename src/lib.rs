@@ -6,9 +6,9 @@
 //! sends the user to `/login`, without retrying.
 //!
 //! This file holds only the exports: `createClient` and the methods of the client it makes; each
-//! concern has its module. The npm package's entry (`pkg/index.js`) loads the wasm inside
-//! `configure`/`createClient`, builds the module-level API on one default client, and wraps each
-//! client in a plain object with the same method names.
+//! concern has its module. The npm package's entry (`js/index.js`, bundled into `pkg/index.js`)
+//! loads the wasm inside `configure`/`createClient`, builds the module-level API on one default
+//! client, and wraps each client in a plain object with the same method names.
 // no_std, so that the npm package links no `std`: its panic machinery (formatting, the hook, the
 // thread name) was 4 KB of the wasm, for a panic the crate never makes. Native builds and tests get
 // `std` back below; `prelude` brings the `alloc` names `std`'s prelude would.
@@ -188,7 +188,7 @@ export type SignInResult =
   | { status: "mfa_required"; challenge: string };
 "#;
 
-// A client: its own options, session, refresh, listeners and timer. `pkg/index.js` wraps it in
+// A client: its own options, session, refresh, listeners and timer. `js/index.js` wraps it in
 // a plain object (`FdClient`); the class itself is not exported by the package. Named `Client` in
 // JS: the glue's names must not suggest a handle on the wasm (e2e "hardening" checks them). No
 // TypeScript: its generated class declares `[Symbol.dispose]`, which needs `lib: esnext`, and the
@@ -491,9 +491,9 @@ fn set_session_of(c: &Client, input: &JsValue) -> Result<(), JsValue> {
     Ok(())
 }
 
-/// The module-level API as Rust functions, over one default client, the way `pkg/index.js` builds
+/// The module-level API as Rust functions, over one default client, the way `js/index.js` builds
 /// it in JS: for the browser suites in `tests/`, which drive the crate directly. Not exported to JS
-/// (the package's module-level exports are `pkg/index.js`'s).
+/// (the package's module-level exports are `js/index.js`'s).
 #[doc(hidden)]
 pub use default::*;
 
