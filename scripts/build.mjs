@@ -18,11 +18,11 @@ const pkg = join(root, "pkg");
  * Budget for what a user's bundle gains: gzip -9 of the shipped module (the wasm is inside).
  * Set just above what is measured, so that any growth fails the build. History: 40.0 KB before the
  * many-tabs work, 52,196 B after it, 53,781 B after hardening, 59,705 B after issue 9's instances,
- * then 47,557 B in issue 10 (no `std` in the wasm, short import/export names, one minified bundle,
+ * then 47,329 B in issue 10 (no `std` in the wasm, short import/export names, one minified bundle,
  * the crate's own async plumbing instead of wasm-bindgen-futures, `globalThis` read once).
  * README "Size" says what weighs, measured with twiggy; the size issue's target is 24 KB.
  */
-export const BUDGET_BYTES = 46.5 * 1024;
+export const BUDGET_BYTES = 46.3 * 1024;
 
 // cargo install puts wasm-bindgen in ~/.cargo/bin, which a fresh shell may not have on PATH.
 const env = { ...process.env, PATH: `${process.env.HOME}/.cargo/bin:${process.env.PATH}` };
