@@ -37,7 +37,7 @@ if (QUICK) {
   if (missing.length) throw new Error(`pkg/ is not built (no ${missing.join(", ")}): run \`npm run build\` first`);
 } else {
   step("building pkg/ (npm run build)");
-  await build({ quiet: true });
+  build({ quiet: true });
 }
 step("bundling each library with esbuild into bench/.work/");
 const size = { package: packageSize(), bundles: await bundleAll() };

@@ -1,7 +1,7 @@
 // npm run build: the npm package in pkg/, from a fresh machine.
 // cargo (release, size profile, no `std`) -> wasm-bindgen --target web -> wasm-opt -Oz with the
 // wasm's import and export names cut short (npm binaryen), the glue renamed to match -> wasm
-// gzipped (zopfli) and inlined as base64 (so no bundler needs to find a .wasm) -> js/index.js, js/support.js,
+// gzipped and inlined as base64 (so no bundler needs to find a .wasm) -> js/index.js, js/support.js,
 // the glue and the wasm bundled and minified by esbuild into pkg/index.js, one ES module -> its size
 // printed and checked against the budget. Committed in pkg/: README.md (the npm README),
 // package.json and index.d.ts; the build writes index.js and fd_fetch.d.ts (the Rust side's types).
@@ -11,7 +11,6 @@ import { gzipSync } from "node:zlib";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
-import { gzipAsync as zopfli } from "@gfx/zopfli";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const pkg = join(root, "pkg");
@@ -29,7 +28,7 @@ export const BUDGET_BYTES = 46.3 * 1024;
 const env = { ...process.env, PATH: `${process.env.HOME}/.cargo/bin:${process.env.PATH}` };
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { cwd: root, stdio: "inherit", env, ...opts });
 
-export async function build({ quiet = false } = {}) {
+export function build({ quiet = false } = {}) {
   run("bash", ["scripts/setup.sh"]);
   // The feature `npm` puts in the package's global allocator (talc) and the panic handler of a wasm
   // that links no `std`; the crate leaves both out when it is a Rust dependency.
@@ -64,10 +63,7 @@ export async function build({ quiet = false } = {}) {
   );
   const wasmBytes = readFileSync(bg);
   writeFileSync(gluePath, shortenNames(sealGlue(glue.replace(snippet, 'from "./support.js"')), map, wasmBytes));
-  // Zopfli: a gzip stream any DecompressionStream reads, 2.3 KB smaller than zlib's -9 here (about
-  // 2 s of build time). The outer gzip cannot shrink base64 of compressed bytes, so this inner
-  // stream is what the package weighs.
-  const wasmGz = Buffer.from(await zopfli(wasmBytes, { numiterations: 15 }));
+  const wasmGz = gzipSync(wasmBytes, { level: 9 });
   writeFileSync(join(work, "fd_fetch_wasm.js"), `export default "${wasmGz.toString("base64")}";\n`);
   for (const file of ["index.js", "support.js"]) copyFileSync(join(root, "js", file), join(work, file));
 
@@ -175,7 +171,7 @@ export function printSizes(sizes) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   try {
-    await build();
+    build();
   } catch (e) {
     console.error(`build failed: ${e.message}`);
     process.exit(1);

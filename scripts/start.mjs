@@ -17,7 +17,7 @@ const TOKEN_LIFETIME_SEC = 120;
 /** How long the mock takes to answer a refresh, so that the page's timeline can show it. */
 const REFRESH_DELAY_MS = 300;
 
-await build({ quiet: true }); // pkg/, which www/ imports as "fd-fetch" (node_modules/fd-fetch → pkg/)
+build({ quiet: true }); // pkg/, which www/ imports as "fd-fetch" (node_modules/fd-fetch → pkg/)
 run("node", [join(root, "node_modules/vite/bin/vite.js"), "build", "www", "--logLevel", "warn"]);
 run("cargo", ["build", "--quiet", "-p", "fd-proxy", "--features", "mock"]);
 
