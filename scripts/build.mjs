@@ -19,10 +19,11 @@ const pkg = join(root, "pkg");
  * Set just above what is measured, so that any growth fails the build. History: 40.0 KB before the
  * many-tabs work, 52,196 B after it, 53,781 B after hardening, 59,705 B after issue 9's instances,
  * then 47,329 B in issue 10 (no `std` in the wasm, short import/export names, one minified bundle,
- * the crate's own async plumbing instead of wasm-bindgen-futures, `globalThis` read once).
+ * the crate's own async plumbing instead of wasm-bindgen-futures, `globalThis` read once), and
+ * 44,765 B with the inlined wasm compressed by zopfli.
  * README "Size" says what weighs, measured with twiggy; the size issue's target is 24 KB.
  */
-export const BUDGET_BYTES = 46.3 * 1024;
+export const BUDGET_BYTES = 43.8 * 1024;
 
 // cargo install puts wasm-bindgen in ~/.cargo/bin, which a fresh shell may not have on PATH.
 const env = { ...process.env, PATH: `${process.env.HOME}/.cargo/bin:${process.env.PATH}` };
