@@ -24,11 +24,15 @@ if [ "$have" != "$want" ]; then
   cargo install wasm-bindgen-cli --version "$want" >&2
 fi
 
-# Also when package-lock.json changed since the last install (a pull that adds a package, as axios was).
+# Also when package-lock.json changed since the last install (a pull that adds a package, as axios was):
+# its digest is kept beside the install. A digest, not the files' times: a fresh checkout of the same
+# lock file (a git worktree sharing this node_modules through a link) must not wipe the install.
+lock=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/tsc ] || [ ! -d node_modules/playwright-core ] || [ ! -e node_modules/fd-fetch ] \
-  || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  || [ "$(cat node_modules/.fd-lock-digest 2>/dev/null)" != "$lock" ]; then
   say "installing npm packages"
   npm ci --no-audit --no-fund >&2
+  echo "$lock" > node_modules/.fd-lock-digest
 fi
 
 [ "${1:-}" = "--test" ] || exit 0
