@@ -17,6 +17,7 @@ import {
   decodeJwt,
   expectFdError,
   expectNotConfigured,
+  expectSignedInCall,
   packAndInstall,
   plainPage,
   scriptReadable,
@@ -121,12 +122,7 @@ for (const id of ["firefox", "webkit"]) {
       assert.equal(signedIn.value.session.partnerId, PARTNER);
 
       assert.deepEqual(await fdMe(), { ok: true, value: ME }, await explain());
-      const [sent] = await server.requestsTo("GET /api/me");
-      assert.equal(sent.token, tokenDigest(issued.AccessToken), "Authorization: Bearer <the access token>");
-      assert.equal(sent.partner, PARTNER, "X-Preferred-Partner-Id");
-      assert.equal(sent.status, 200);
-      assert.equal(await server.count("POST /api/auth"), 1);
-      assert.equal(await server.count("POST /api/auth/refresh_token"), 0);
+      await expectSignedInCall(assert, server, issued.AccessToken, PARTNER);
 
       const { local, session, cookie } = await readable();
       assert.deepEqual(Object.keys(local), ["fd.session"], "localStorage holds exactly fd.session");

@@ -432,6 +432,19 @@ export function expectFdError(assert, result, code, what) {
 }
 
 /**
+ * The mock's log after one sign-in and one `fd("/me")`: the call carried `accessToken` as its bearer
+ * and `partner` as `X-Preferred-Partner-Id`, was answered 200, and no refresh went out.
+ */
+export async function expectSignedInCall(assert, server, accessToken, partner) {
+  const [sent] = await server.requestsTo("GET /api/me");
+  assert.equal(sent.token, tokenDigest(accessToken), "Authorization: Bearer <the access token>");
+  assert.equal(sent.partner, partner, "X-Preferred-Partner-Id");
+  assert.equal(sent.status, 200);
+  assert.equal(await server.count("POST /api/auth"), 1);
+  assert.equal(await server.count("POST /api/auth/refresh_token"), 0);
+}
+
+/**
  * Opens a bundled test app at `url` (with `?api=` pointing at the mock API `api`, a `startServer`),
  * waits for its main script to set `window.e2eResult`, and checks what it did: `not_configured`
  * before configure, then sign-in as alice with partner `partner`, `fd("/me")` with both headers (as

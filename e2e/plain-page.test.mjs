@@ -9,6 +9,7 @@ import {
   decodeJwt,
   expectFdError,
   expectNotConfigured,
+  expectSignedInCall,
   explain,
   launchBrowser,
   newPage,
@@ -134,12 +135,7 @@ test("configure, signIn, fd: both headers sent, only the access token stored", a
 
     const me = await fdMe(page);
     assert.deepEqual(me, ME, explain(page));
-    const [sent] = await server.requestsTo("GET /api/me");
-    assert.equal(sent.token, tokenDigest(issued.AccessToken), "Authorization: Bearer <the access token>");
-    assert.equal(sent.partner, PARTNER, "X-Preferred-Partner-Id");
-    assert.equal(sent.status, 200);
-    assert.equal(await server.count("POST /api/auth"), 1);
-    assert.equal(await server.count("POST /api/auth/refresh_token"), 0);
+    await expectSignedInCall(assert, server, issued.AccessToken, PARTNER);
 
     const session = await page.evaluate(() => lib.getSession());
     assert.deepEqual(session, signedIn.value.session, "getSession() is the session signIn gave");
