@@ -15,6 +15,7 @@ import {
   LOGIN_HTML,
   USER,
   decodeJwt,
+  expectEndedBy401,
   expectFdError,
   expectNotConfigured,
   expectSignedInCall,
@@ -199,13 +200,7 @@ for (const id of ["firefox", "webkit"]) {
       assert.equal(await s.url(), `${server.origin}/login`, "the page went to loginUrl");
       // fd-proxy serves the page's index.html at /login too (a single-page app): it loaded afresh.
       assert.ok(await s.waitFor(() => window.ready === true), `the page at /login did not load${await explain()}`);
-      const revoked = JSON.parse(await s.evaluate(() => sessionStorage.getItem("e2e.revoked")));
-      expectFdError(assert, revoked, "session_expired", 'fd("/me") after the session was revoked');
-      assert.equal(await s.evaluate(() => localStorage.getItem("fd.session")), null, "the session is gone");
-      assert.equal(await s.evaluate(() => localStorage.length), 0);
-      const me = await server.requestsTo("GET /api/me");
-      assert.deepEqual(me.map((r) => r.status), [401], "a 401 is never retried");
-      assert.equal(await server.count("POST /api/auth/refresh_token"), 0);
+      await expectEndedBy401(assert, (fn) => s.evaluate(fn), server);
     });
 
     test("after a reload, configure restores the session; without the refresh token no refresh goes out", async () => {

@@ -445,6 +445,22 @@ export async function expectSignedInCall(assert, server, accessToken, partner) {
 }
 
 /**
+ * After the mock revoked the session and the page's next `fd("/me")` met the 401 (the page keeps
+ * its outcome in sessionStorage `e2e.revoked`): the call rejected with `session_expired`, storage
+ * is empty, the 401 was not retried and no refresh went out. `evaluate(fn)` runs `fn` in the page
+ * (Playwright's `page.evaluate` or a WebDriver session's).
+ */
+export async function expectEndedBy401(assert, evaluate, server) {
+  const revoked = JSON.parse(await evaluate(() => sessionStorage.getItem("e2e.revoked")));
+  expectFdError(assert, revoked, "session_expired", 'fd("/me") after the session was revoked');
+  assert.equal(await evaluate(() => localStorage.getItem("fd.session")), null, "the session is gone");
+  assert.equal(await evaluate(() => localStorage.length), 0);
+  const me = await server.requestsTo("GET /api/me");
+  assert.deepEqual(me.map((r) => r.status), [401], "a 401 is never retried");
+  assert.equal(await server.count("POST /api/auth/refresh_token"), 0);
+}
+
+/**
  * Opens a bundled test app at `url` (with `?api=` pointing at the mock API `api`, a `startServer`),
  * waits for its main script to set `window.e2eResult`, and checks what it did: `not_configured`
  * before configure, then sign-in as alice with partner `partner`, `fd("/me")` with both headers (as

@@ -7,6 +7,7 @@ import {
   LOGIN_HTML,
   USER,
   decodeJwt,
+  expectEndedBy401,
   expectFdError,
   expectNotConfigured,
   expectSignedInCall,
@@ -183,13 +184,7 @@ test("a 401 rejects session_expired, clears the session and navigates to /login"
     });
     // fd-proxy serves the page's index.html at /login too (a single-page app): it loaded afresh.
     await page.waitForFunction(() => window.ready === true, null, { timeout: 15_000 });
-    const revoked = JSON.parse(await page.evaluate(() => sessionStorage.getItem("e2e.revoked")));
-    expectFdError(assert, revoked, "session_expired", 'fd("/me") after the session was revoked');
-    assert.equal(await page.evaluate(() => localStorage.getItem("fd.session")), null, "the session is gone");
-    assert.equal(await page.evaluate(() => localStorage.length), 0);
-    const me = await server.requestsTo("GET /api/me");
-    assert.deepEqual(me.map((r) => r.status), [401], "a 401 is never retried");
-    assert.equal(await server.count("POST /api/auth/refresh_token"), 0);
+    await expectEndedBy401(assert, (fn) => page.evaluate(fn), server);
   } finally {
     await context.close();
   }
